@@ -1,0 +1,293 @@
+"""Checkpoints: safetensors weights plus JSON metadata, atomic writes, and released-checkpoint import.
+
+A checkpoint alone rebuilds its model: the metadata holds the format version, the package version,
+the model config, the domain names and the training step. Nothing here unpickles, except
+``import_official``, which reads released ``.pt`` files with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from . import __version__
+from .config import ModelConfig, model_config_from_dict, to_json
+from .errors import CheckpointError, ConfigError
+from .model import MUNIT
+
+FORMAT = "munit-cli"
+FORMAT_VERSION = 1
+KIND_TRAINING = "training"      # both generators and discriminators (+ EMA generators)
+KIND_GENERATOR = "generator"    # inference bundle: generators only
+EMA_PREFIX = "ema."
+
+
+def atomic_save(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> Path:
+    """Write a safetensors file so that the final name only ever holds a complete file.
+
+    The data goes to a temporary file in the same folder, is fsynced, then renamed over ``path``
+    (rename is atomic on POSIX); the folder is fsynced so the rename itself survives a crash.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # some filesystems cannot fsync a directory; the rename is still atomic
+        pass
+    return path
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read every tensor and the metadata, turning any failure into a CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file (truncated or corrupt?): {e}") from None
+    return tensors, metadata
+
+
+def build_metadata(model: MUNIT, kind: str, **extra: Any) -> dict[str, str]:
+    meta = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "munit_cli_version": __version__,
+        "kind": kind,
+        "config": to_json(model.config),
+        "domains": json.dumps(list(model.domains)),
+        "step": str(int(extra.pop("step", 0))),
+    }
+    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in extra.items()})
+    return meta
+
+
+def save_checkpoint(model: MUNIT, path: str | Path, ema: dict[str, torch.Tensor] | None = None,
+                    **extra_metadata: Any) -> Path:
+    """Save a model (and optionally EMA generator weights) as one safetensors file.
+
+    ``extra_metadata`` values are stored as strings (non-strings as JSON); ``step`` is recognised.
+    A model without discriminators is saved as a generator-only inference bundle.
+    """
+    kind = KIND_TRAINING if model.has_discriminators else KIND_GENERATOR
+    tensors = dict(model.state_dict())
+    for name, value in (ema or {}).items():
+        tensors[EMA_PREFIX + name] = value
+    return atomic_save(tensors, path, build_metadata(model, kind, **extra_metadata))
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata of a munit-cli checkpoint, validated (format and version)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file (truncated or corrupt?): {e}") from None
+    _check_metadata(path, metadata)
+    return metadata
+
+
+def _check_metadata(path: Path, metadata: dict[str, str]) -> None:
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a munit-cli checkpoint (no '{FORMAT}' format tag); "
+                              "to convert a released MUNIT .pt file use `munit import-official`")
+    version = metadata.get("format_version", "?")
+    if version != str(FORMAT_VERSION):
+        raise CheckpointError(f"{path}: checkpoint format version {version} is not supported by "
+                              f"munit-cli {__version__} (which reads version {FORMAT_VERSION}); "
+                              "upgrade munit-cli or re-export the checkpoint")
+
+
+def _config_from_metadata(path: Path, metadata: dict[str, str]) -> tuple[ModelConfig, tuple[str, str]]:
+    try:
+        config = model_config_from_dict(json.loads(metadata["config"]))
+        domains = tuple(json.loads(metadata["domains"]))
+    except (KeyError, json.JSONDecodeError, TypeError, ConfigError) as e:
+        raise CheckpointError(f"{path}: checkpoint metadata is damaged ({e}); it cannot rebuild its model") from None
+    return config, domains  # type: ignore[return-value]
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", use_ema: bool = False) -> MUNIT:
+    """Rebuild a MUNIT model from a checkpoint or an inference bundle.
+
+    Args:
+        path: a ``.safetensors`` file written by munit-cli.
+        device: where to put the model.
+        use_ema: load the EMA generator weights into ``gen_a``/``gen_b`` when the file has them.
+
+    Raises:
+        CheckpointError: the file is missing, truncated, corrupt, foreign or of another version.
+    """
+    path = Path(path)
+    tensors, metadata = read_safetensors(path)
+    _check_metadata(path, metadata)
+    config, domains = _config_from_metadata(path, metadata)
+    model = MUNIT(config, domains, discriminators=metadata.get("kind") == KIND_TRAINING)
+    weights = {k: v for k, v in tensors.items() if not k.startswith(EMA_PREFIX)}
+    if use_ema:
+        weights.update({k[len(EMA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EMA_PREFIX)})
+    load_weights(model, weights, path)
+    model.step = int(metadata.get("step", 0))  # type: ignore[attr-defined]
+    return model.to(device).eval()
+
+
+def load_ema(path: str | Path) -> dict[str, torch.Tensor]:
+    """The EMA generator weights stored in a training checkpoint (empty if it has none)."""
+    tensors, _ = read_safetensors(path)
+    return {k[len(EMA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EMA_PREFIX)}
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: Path | str) -> None:
+    """Load a state dict strictly, explaining mismatches instead of dumping key lists."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(weights))
+    unexpected = sorted(set(weights) - set(own))
+    wrong = sorted(k for k in set(own) & set(weights) if own[k].shape != weights[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} of the wrong shape (e.g. {k}: {tuple(weights[k].shape)} "
+                         f"vs {tuple(own[k].shape)})")
+        raise CheckpointError(f"{source}: weights do not match the model its config describes: "
+                              + "; ".join(parts))
+    model.load_state_dict(weights, strict=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Released MUNIT checkpoints (NVlabs/MUNIT gen_XXXXXXXX.pt / dis_XXXXXXXX.pt).
+
+
+def _load_pt(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for foreign or corrupt pickles
+        raise CheckpointError(f"{path}: not a loadable PyTorch checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    if not (isinstance(data, dict) and {"a", "b"} <= set(data)
+            and all(isinstance(data[k], dict) for k in ("a", "b"))):
+        raise CheckpointError(f"{path}: not a released MUNIT checkpoint (expected a dict with state "
+                              "dicts under 'a' and 'b', as gen_XXXXXXXX.pt and dis_XXXXXXXX.pt have)")
+    return data
+
+
+def _count(keys: list[str], pattern: str) -> int:
+    found = {int(m.group(1)) for k in keys if (m := re.fullmatch(pattern, k))}
+    return max(found) + 1 if found else 0
+
+
+def infer_generator_config(state: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
+    """Recover the generator sizes from a released generator state dict's tensor shapes."""
+    keys = list(state)
+    try:
+        first = state["enc_content.model.0.conv.weight"]
+        n_style_convs = _count(keys, r"enc_style\.model\.(\d+)\.conv\.weight")
+        n_content_convs = _count(keys, r"enc_content\.model\.(\d+)\.conv\.weight")
+        n_res = _count(keys, r"enc_content\.model\.\d+\.model\.(\d+)\.model\.0\.conv\.weight")
+        return {
+            "input_channels": first.shape[1],
+            "gen_dim": first.shape[0],
+            "style_dim": state[f"enc_style.model.{n_style_convs + 1}.weight"].shape[0],
+            "mlp_dim": state["mlp.model.0.fc.weight"].shape[0],
+            "n_downsample": n_content_convs - 1,
+            "n_res": n_res,
+            "style_n_downsample": n_style_convs - 1,
+        }
+    except (KeyError, IndexError) as e:
+        raise CheckpointError(f"{path}: not a released MUNIT generator checkpoint (no {e} tensor); "
+                              "pass the gen_XXXXXXXX.pt file as GEN_PT and dis_XXXXXXXX.pt with --dis") from None
+
+
+def infer_discriminator_config(state: dict[str, torch.Tensor], path: Path) -> dict[str, Any]:
+    """Recover the discriminator sizes (dim, layers, scales) from a released state dict."""
+    keys = list(state)
+    try:
+        return {
+            "dis_dim": state["cnns.0.0.conv.weight"].shape[0],
+            "dis_n_layer": _count(keys, r"cnns\.0\.(\d+)\.conv\.weight"),
+            "dis_num_scales": _count(keys, r"cnns\.(\d+)\.0\.conv\.weight"),
+        }
+    except KeyError as e:
+        raise CheckpointError(f"{path}: not a released MUNIT discriminator checkpoint (no {e} tensor)") from None
+
+
+def _official_to_ours(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # Our AdaIN layers keep no running statistics: the released ones were never used.
+    return {k: v for k, v in state.items() if not k.endswith(("norm.running_mean", "norm.running_var",
+                                                               "norm.num_batches_tracked"))}
+
+
+def import_official(gen_path: str | Path, dis_path: str | Path | None = None,
+                    domains: tuple[str, str] = ("a", "b"), padding: str = "reflect",
+                    activation: str = "relu") -> MUNIT:
+    """Convert released MUNIT checkpoints into a MUNIT model; every size comes from tensor shapes.
+
+    The released files do not record padding or activation (the released defaults, reflect and
+    relu, are assumed unless given).
+    """
+    gen_path = Path(gen_path)
+    gens = _load_pt(gen_path)
+    values = infer_generator_config(gens["a"], gen_path)
+    values.update(activation=activation, padding=padding)
+    dis = None
+    if dis_path is not None:
+        dis_path = Path(dis_path)
+        dis = _load_pt(dis_path)
+        values.update(infer_discriminator_config(dis["a"], dis_path))
+    try:
+        config = model_config_from_dict(values)
+    except ConfigError as e:
+        raise CheckpointError(f"{gen_path}: recovered an invalid configuration: {e}") from None
+    model = MUNIT(config, domains, discriminators=dis is not None)
+    weights = {f"gen_{d}.{k}": v for d in "ab" for k, v in _official_to_ours(gens[d]).items()}
+    if dis is not None:
+        weights.update({f"dis_{d}.{k}": v for d in "ab" for k, v in dis[d].items()})
+    load_weights(model, weights, gen_path if dis is None else f"{gen_path} + {dis_path}")
+    return model.eval()
+
+
+def parameter_counts(model: MUNIT) -> dict[str, int]:
+    """Parameters per network part, for ``munit info`` and the SPEC's published counts."""
+    counts = {}
+    for name in ("gen_a", "gen_b", "dis_a", "dis_b"):
+        module = getattr(model, name)
+        if module is not None:
+            counts[name] = sum(p.numel() for p in module.parameters())
+    for part in ("enc_style", "enc_content", "dec", "mlp"):
+        counts[f"gen_a.{part}"] = sum(p.numel() for p in getattr(model.gen_a, part).parameters())
+    return counts

@@ -1,0 +1,197 @@
+"""Typed, frozen configuration: the model's shape, the loss weights and the training recipe.
+
+Defaults are the released MUNIT defaults (SPEC.md). Every config round-trips through JSON so it
+can travel inside a checkpoint's metadata, and ``validate`` names the bad field and its valid values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigError
+
+ACTIVATIONS = ("relu", "lrelu", "prelu", "selu", "tanh", "none")
+PADDINGS = ("reflect", "replicate", "zero")
+DIS_NORMS = ("none", "bn", "in", "ln")
+GAN_TYPES = ("lsgan", "nsgan", "hinge")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_positive(obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The shape of both generators and both discriminators."""
+
+    input_channels: int = 3       # image channels (3 for RGB)
+    gen_dim: int = 64             # filters in the generator's first layer
+    style_dim: int = 8            # length of a style code
+    mlp_dim: int = 256            # hidden width of the MLP that maps a style to AdaIN parameters
+    n_downsample: int = 2         # stride-2 convolutions in the content encoder (and upsamplings)
+    n_res: int = 4                # residual blocks in the content encoder and in the decoder
+    style_n_downsample: int = 4   # stride-2 convolutions in the style encoder (4 in the release)
+    activation: str = "relu"      # generator activation
+    padding: str = "reflect"      # padding of every generator and discriminator convolution
+    dis_dim: int = 64             # filters in the discriminator's first layer
+    dis_n_layer: int = 4          # stride-2 convolutions per discriminator scale
+    dis_num_scales: int = 3       # image scales the discriminator looks at
+    dis_norm: str = "none"        # discriminator normalisation
+    dis_activation: str = "lrelu" # discriminator activation
+    gan_type: str = "lsgan"       # adversarial loss: lsgan, nsgan or hinge
+
+    def validate(self) -> "ModelConfig":
+        _check_positive(self, "input_channels", "gen_dim", "style_dim", "mlp_dim", "n_downsample",
+                        "n_res", "style_n_downsample", "dis_dim", "dis_n_layer", "dis_num_scales")
+        if self.style_n_downsample < 2:
+            raise ConfigError(f"style_n_downsample must be at least 2; got {self.style_n_downsample}")
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("dis_activation", self.dis_activation, ACTIVATIONS)
+        _check_choice("padding", self.padding, PADDINGS)
+        _check_choice("dis_norm", self.dis_norm, DIS_NORMS)
+        _check_choice("gan_type", self.gan_type, GAN_TYPES)
+        return self
+
+    @property
+    def content_dim(self) -> int:
+        """Channels of the content code."""
+        return self.gen_dim * 2**self.n_downsample
+
+    @property
+    def n_adain_params(self) -> int:
+        """Size of the MLP output: a (beta, gamma) pair per channel for each AdaIN layer."""
+        return 2 * 2 * self.n_res * self.content_dim
+
+    def min_image_size(self) -> int:
+        """Smallest image side at which every layer's input is still at least 2 pixels wide.
+
+        Reflection padding of 1 needs an input of at least 2: the style encoder's last stride-2
+        convolution, the content encoder's residual blocks, and the discriminator's last layer at
+        its coarsest scale set the limit.
+        """
+        return max(2**self.style_n_downsample, 2 ** (self.n_downsample + 1),
+                   2 ** (self.dis_n_layer + self.dis_num_scales - 1))
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the objective's terms; names follow the released configs."""
+
+    gan_w: float = 1.0          # adversarial loss
+    recon_x_w: float = 10.0     # image reconstruction within a domain
+    recon_s_w: float = 1.0      # style reconstruction after translation
+    recon_c_w: float = 1.0      # content reconstruction after translation
+    recon_x_cyc_w: float = 0.0  # explicit cycle consistency (10 in summer2winter/cityscapes)
+    vgg_w: float = 0.0          # domain-invariant perceptual loss (VGG16 relu5_3)
+
+    def validate(self) -> "LossWeights":
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"loss weight {f.name} must be a number >= 0; got {value!r}")
+        return self
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs besides the data folders."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    image_size: int = 256          # random crop side
+    batch_size: int = 1            # per process
+    iterations: int = 1_000_000
+    seed: int = 0
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 1e-4
+    lr_step: int = 100_000         # halve (lr_gamma) the learning rate every lr_step iterations
+    lr_gamma: float = 0.5
+    ema_decay: float = 0.0         # EMA of the generators; 0 turns it off (e.g. 0.999)
+    precision: str = "fp32"
+    workers: int = 2
+    checkpoint_every: int = 10_000
+    keep_checkpoints: int = 0      # numbered checkpoints to keep (0 keeps all)
+    sample_every: int = 1_000
+    log_every: int = 10
+    n_samples: int = 4             # held-out images per domain in the sample grid
+    reuse_translations: bool = True  # D step reuses the G step's translations (detached)
+    channels_last: bool = False
+    compile: bool = False
+
+    def validate(self) -> "TrainConfig":
+        self.model.validate()
+        self.loss.validate()
+        _check_positive(self, "image_size", "batch_size", "iterations", "lr_step",
+                        "checkpoint_every", "sample_every", "log_every", "n_samples")
+        _check_choice("precision", self.precision, PRECISIONS)
+        if self.image_size % 4:
+            raise ConfigError(f"image_size must be a multiple of 4; got {self.image_size}")
+        if self.image_size % 2**self.model.n_downsample:
+            raise ConfigError(f"image_size must be a multiple of {2**self.model.n_downsample} "
+                              f"(2 ** n_downsample); got {self.image_size}")
+        smallest = self.model.min_image_size()
+        if self.image_size < smallest:
+            raise ConfigError(f"image_size {self.image_size} is too small for this model (the style "
+                              f"encoder and discriminator downsample it to nothing); use at least {smallest}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1); got {self.ema_decay}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0; got {self.lr}")
+        if self.workers < 0 or self.keep_checkpoints < 0:
+            raise ConfigError("workers and keep_checkpoints must be >= 0")
+        return self
+
+
+_NESTED = {"model": ModelConfig, "loss": LossWeights}
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Build a dataclass from a dict, rejecting unknown keys with the list of valid ones."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'} must be a table of settings; got {values!r}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where or 'config'}; "
+                          f"valid keys: {', '.join(sorted(known))}")
+    kwargs = dict(values)
+    if cls is TrainConfig:
+        for key, sub in _NESTED.items():
+            if key in kwargs:
+                kwargs[key] = _build(sub, kwargs[key], key)
+    return cls(**kwargs)
+
+
+def model_config_from_dict(values: dict[str, Any]) -> ModelConfig:
+    return _build(ModelConfig, values, "model").validate()
+
+
+def train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, values, "").validate()
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def to_json(config: Any) -> str:
+    return json.dumps(to_dict(config), sort_keys=True)
+
+
+def replace(config: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` that drops ``None`` values (unset command-line flags)."""
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,25 @@
+"""The project's exception types.
+
+Library code raises these with a message that says what is wrong and how to fix it; the CLI
+catches ``MunitError`` once and prints ``error: <message>`` (see ``munit_cli.cli``).
+"""
+
+
+class MunitError(Exception):
+    """Base class of every error munit-cli raises on purpose."""
+
+
+class ConfigError(MunitError):
+    """A configuration value is invalid or unknown."""
+
+
+class DataError(MunitError):
+    """A dataset folder or an input image cannot be used."""
+
+
+class CheckpointError(MunitError):
+    """A checkpoint file is missing, corrupt, foreign or of an unsupported version."""
+
+
+class TrainingError(MunitError):
+    """Training cannot continue (for example a loss became NaN or infinite)."""

@@ -1,0 +1,164 @@
+"""MUNIT's objective (paper section 3.2, eq. 1-5) as pure functions returning named terms.
+
+Generator terms, for images x_a, x_b and random styles s_a, s_b ~ N(0, I):
+
+- ``recon_x``:  || G(E_c(x), E_s(x)) - x ||_1                     image reconstruction (eq. 1)
+- ``recon_c``:  || E_c(G(c_a, s_b)) - c_a ||_1                    latent content reconstruction (eq. 2)
+- ``recon_s``:  || E_s(G(c_a, s_b)) - s_b ||_1                    latent style reconstruction (eq. 2)
+- ``cyc_x``:    || G_a(E_c(x_ab), E_s(x_a)) - x_a ||_1            explicit cycle (released option)
+- ``adv``:      adversarial loss of the translations (eq. 3), summed over discriminator scales
+- ``vgg``:      domain-invariant perceptual loss (section B.2), when a VGG network is passed
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .config import LossWeights
+from .errors import ConfigError
+
+
+def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().mean()
+
+
+def _lsgan_gen(out: torch.Tensor) -> torch.Tensor:
+    return ((out - 1) ** 2).mean()
+
+
+def _lsgan_dis(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    return (fake**2).mean() + ((real - 1) ** 2).mean()
+
+
+def _nsgan_gen(out: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(out.float(), torch.ones_like(out, dtype=torch.float32))
+
+
+def _nsgan_dis(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    fake, real = fake.float(), real.float()
+    return (F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+            + F.binary_cross_entropy_with_logits(real, torch.ones_like(real)))
+
+
+def _hinge_gen(out: torch.Tensor) -> torch.Tensor:
+    return -out.mean()
+
+
+def _hinge_dis(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    return F.relu(1 + fake).mean() + F.relu(1 - real).mean()
+
+
+GAN_LOSSES: dict[str, tuple[Callable, Callable]] = {
+    "lsgan": (_lsgan_gen, _lsgan_dis),
+    "nsgan": (_nsgan_gen, _nsgan_dis),
+    "hinge": (_hinge_gen, _hinge_dis),
+}
+
+
+def _gan_pair(gan_type: str) -> tuple[Callable, Callable]:
+    try:
+        return GAN_LOSSES[gan_type]
+    except KeyError:
+        raise ConfigError(f"unknown gan_type {gan_type!r}; valid: {', '.join(GAN_LOSSES)}") from None
+
+
+def adversarial_generator_loss(outputs: list[torch.Tensor], gan_type: str) -> torch.Tensor:
+    """Generator side of the GAN loss, summed over the discriminator's scales."""
+    gen_loss, _ = _gan_pair(gan_type)
+    return sum(gen_loss(out) for out in outputs)
+
+
+def adversarial_discriminator_loss(fake: list[torch.Tensor], real: list[torch.Tensor],
+                                   gan_type: str) -> torch.Tensor:
+    """Discriminator side of the GAN loss, summed over scales."""
+    _, dis_loss = _gan_pair(gan_type)
+    return sum(dis_loss(f, r) for f, r in zip(fake, real))
+
+
+def translate_both(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch.Tensor, s_b: torch.Tensor):
+    """Encode both domains and cross-decode: returns (c_a, s_a_prime, c_b, s_b_prime, x_ba, x_ab)."""
+    c_a, s_a_prime = model.gen_a.encode(x_a)
+    c_b, s_b_prime = model.gen_b.encode(x_b)
+    x_ba = model.gen_a.decode(c_b, s_a)
+    x_ab = model.gen_b.decode(c_a, s_b)
+    return c_a, s_a_prime, c_b, s_b_prime, x_ba, x_ab
+
+
+def generator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch.Tensor, s_b: torch.Tensor,
+                     weights: LossWeights, vgg: Callable | None = None,
+                     return_translations: bool = False) -> dict[str, torch.Tensor]:
+    """Every generator term and their weighted ``total``.
+
+    ``s_a``/``s_b`` are the random target styles ([N, style_dim] or [N, style_dim, 1, 1]).
+    With ``return_translations`` the dict also holds ``x_ab``/``x_ba`` (not losses) so the
+    discriminator step can reuse them.
+    """
+    w, gan_type = weights, model.config.gan_type
+    s_a, s_b = s_a.flatten(1), s_b.flatten(1)
+    # Encode, reconstruct within each domain, translate across.
+    c_a, s_a_prime, c_b, s_b_prime, x_ba, x_ab = translate_both(model, x_a, x_b, s_a, s_b)
+    x_a_recon = model.gen_a.decode(c_a, s_a_prime)
+    x_b_recon = model.gen_b.decode(c_b, s_b_prime)
+    # Encode the translations again.
+    c_b_recon, s_a_recon = model.gen_a.encode(x_ba)
+    c_a_recon, s_b_recon = model.gen_b.encode(x_ab)
+
+    losses = {
+        "adv_a": adversarial_generator_loss(model.dis_a(x_ba), gan_type),
+        "adv_b": adversarial_generator_loss(model.dis_b(x_ab), gan_type),
+        "recon_x_a": l1(x_a_recon, x_a),
+        "recon_x_b": l1(x_b_recon, x_b),
+        "recon_s_a": l1(s_a_recon, s_a),
+        "recon_s_b": l1(s_b_recon, s_b),
+        "recon_c_a": l1(c_a_recon, c_a),
+        "recon_c_b": l1(c_b_recon, c_b),
+    }
+    zero = x_a.new_zeros(())
+    if w.recon_x_cyc_w > 0:  # explicit cycle: decode the recovered content with the original style
+        losses["cyc_x_a"] = l1(model.gen_a.decode(c_a_recon, s_a_prime), x_a)
+        losses["cyc_x_b"] = l1(model.gen_b.decode(c_b_recon, s_b_prime), x_b)
+    else:
+        losses["cyc_x_a"] = losses["cyc_x_b"] = zero
+    if w.vgg_w > 0:
+        if vgg is None:
+            raise ConfigError("vgg_w > 0 needs a perceptual network; build one with munit_cli.perceptual")
+        losses["vgg_a"] = vgg(x_ba, x_b)
+        losses["vgg_b"] = vgg(x_ab, x_a)
+    else:
+        losses["vgg_a"] = losses["vgg_b"] = zero
+
+    losses["total"] = (
+        w.gan_w * (losses["adv_a"] + losses["adv_b"])
+        + w.recon_x_w * (losses["recon_x_a"] + losses["recon_x_b"])
+        + w.recon_s_w * (losses["recon_s_a"] + losses["recon_s_b"])
+        + w.recon_c_w * (losses["recon_c_a"] + losses["recon_c_b"])
+        + w.recon_x_cyc_w * (losses["cyc_x_a"] + losses["cyc_x_b"])
+        + w.vgg_w * (losses["vgg_a"] + losses["vgg_b"])
+    )
+    if return_translations:
+        losses["x_ab"], losses["x_ba"] = x_ab, x_ba
+    return losses
+
+
+def discriminator_losses_on(model, x_a: torch.Tensor, x_b: torch.Tensor, fake_a: torch.Tensor,
+                            fake_b: torch.Tensor, weights: LossWeights) -> dict[str, torch.Tensor]:
+    """Discriminator terms for given (already computed) translations into a and into b."""
+    gan_type = model.config.gan_type
+    fake_a, fake_b = fake_a.detach(), fake_b.detach()
+    losses = {
+        "dis_a": adversarial_discriminator_loss(model.dis_a(fake_a), model.dis_a(x_a), gan_type),
+        "dis_b": adversarial_discriminator_loss(model.dis_b(fake_b), model.dis_b(x_b), gan_type),
+    }
+    losses["total"] = weights.gan_w * (losses["dis_a"] + losses["dis_b"])
+    return losses
+
+
+def discriminator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch.Tensor,
+                         s_b: torch.Tensor, weights: LossWeights) -> dict[str, torch.Tensor]:
+    """The released discriminator step: translate with fresh styles, then score fakes and reals."""
+    with torch.no_grad():
+        *_, x_ba, x_ab = translate_both(model, x_a, x_b, s_a.flatten(1), s_b.flatten(1))
+    return discriminator_losses_on(model, x_a, x_b, x_ba, x_ab, weights)

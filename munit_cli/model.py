@@ -1,0 +1,76 @@
+"""MUNIT: two generators, two discriminators, the config that built them and the domain names."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .errors import ConfigError
+from .networks import Generator, MultiScaleDiscriminator
+
+
+def _init_weights(module: nn.Module, init: str) -> None:
+    """The released initialisation: conv and linear weights only, biases zero."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if init == "kaiming":
+                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+            else:  # "gaussian"
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class MUNIT(nn.Module):
+    """The full model. ``gen_a`` translates *into* domain a (it decodes a's styles), ``gen_b`` into b.
+
+    Args:
+        config: the shape of the networks.
+        domains: names of domain a and domain b (e.g. ``("dog", "cat")``).
+        discriminators: build ``dis_a``/``dis_b``; inference bundles leave them out.
+    """
+
+    def __init__(self, config: ModelConfig | None = None, domains: tuple[str, str] = ("a", "b"),
+                 discriminators: bool = True):
+        super().__init__()
+        self.config = (config or ModelConfig()).validate()
+        if len(domains) != 2 or domains[0] == domains[1] or not all(domains):
+            raise ConfigError(f"need two different, non-empty domain names; got {domains!r}")
+        self.domains = (str(domains[0]), str(domains[1]))
+        self.gen_a = Generator(self.config)
+        self.gen_b = Generator(self.config)
+        _init_weights(self.gen_a, "kaiming")
+        _init_weights(self.gen_b, "kaiming")
+        self.dis_a: MultiScaleDiscriminator | None = None
+        self.dis_b: MultiScaleDiscriminator | None = None
+        if discriminators:
+            self.dis_a = MultiScaleDiscriminator(self.config)
+            self.dis_b = MultiScaleDiscriminator(self.config)
+            _init_weights(self.dis_a, "gaussian")
+            _init_weights(self.dis_b, "gaussian")
+
+    @property
+    def has_discriminators(self) -> bool:
+        return self.dis_a is not None
+
+    def generators_for(self, direction: str) -> tuple[Generator, Generator]:
+        """(source generator, target generator) for a direction like ``"dog2cat"``, ``"A2B"`` or ``"a2b"``.
+
+        The content comes from the source domain's encoder, the style and decoder from the target's.
+        """
+        a, b = self.domains
+        forward = {f"{a}2{b}", "A2B", "a2b"}
+        backward = {f"{b}2{a}", "B2A", "b2a"}
+        if direction in forward:
+            return self.gen_a, self.gen_b
+        if direction in backward:
+            return self.gen_b, self.gen_a
+        raise ConfigError(f"unknown direction {direction!r}; this model translates "
+                          f"{a}2{b} (A2B) or {b}2{a} (B2A)")
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor, style: torch.Tensor, direction: str = "A2B") -> torch.Tensor:
+        """Translate images x with the given target-domain style codes (one per image)."""
+        source, target = self.generators_for(direction)
+        content = source.enc_content(x)
+        return target.decode(content, style)
