@@ -27,7 +27,9 @@ FORMAT = "munit-cli"
 FORMAT_VERSION = 1
 KIND_TRAINING = "training"      # both generators and discriminators (+ EMA generators)
 KIND_GENERATOR = "generator"    # inference bundle: generators only
+KIND_RESUME = "resume"          # training checkpoint plus optimiser and RNG state (--resume)
 EMA_PREFIX = "ema."
+STATE_PREFIX = "state."
 
 
 def atomic_save(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> Path:
@@ -151,8 +153,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", use_em
     tensors, metadata = read_safetensors(path)
     _check_metadata(path, metadata)
     config, domains = _config_from_metadata(path, metadata)
-    model = MUNIT(config, domains, discriminators=metadata.get("kind") == KIND_TRAINING)
-    weights = {k: v for k, v in tensors.items() if not k.startswith(EMA_PREFIX)}
+    model = MUNIT(config, domains, discriminators=metadata.get("kind") in (KIND_TRAINING, KIND_RESUME))
+    weights = {k: v for k, v in tensors.items() if not k.startswith((EMA_PREFIX, STATE_PREFIX))}
     if use_ema:
         weights.update({k[len(EMA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EMA_PREFIX)})
     load_weights(model, weights, path)

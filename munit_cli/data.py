@@ -1,0 +1,269 @@
+"""Image folders: domain discovery (AFHQ or flat layout), robust image reading, transforms, writing.
+
+This is the only module that reads or writes image files.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from torch.utils.data import Dataset, DistributedSampler, Sampler
+
+from .errors import DataError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+TRAIN_SPLITS = ("train",)
+HELD_OUT_SPLITS = ("test", "val")
+# What PIL raises for files that are not images, are truncated or are otherwise broken.
+IMAGE_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding images.
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Every image below ``folder`` (recursive, any letter case), sorted for reproducibility."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+@dataclass(frozen=True)
+class DomainFolders:
+    """Where one domain's training and held-out images live."""
+
+    name: str
+    train: Path
+    held_out: Path | None
+
+
+def _subfolders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def find_domain(root: str | Path, name: str) -> DomainFolders:
+    """Locate a domain as ``ROOT/train/<name>`` (AFHQ layout, held out in test/ or val/) or ``ROOT/<name>``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"dataset folder {root} does not exist; point to a folder holding one subfolder "
+                        "per domain (ROOT/<domain> or ROOT/train/<domain>)")
+    train_root = next((root / s for s in TRAIN_SPLITS if (root / s).is_dir()), None)
+    if train_root is not None:
+        if (train_root / name).is_dir():
+            held_out = next((root / s / name for s in HELD_OUT_SPLITS if (root / s / name).is_dir()), None)
+            return DomainFolders(name, train_root / name, held_out)
+        found = _subfolders(train_root)
+    else:
+        if (root / name).is_dir():
+            return DomainFolders(name, root / name, None)
+        found = _subfolders(root)
+    listing = ", ".join(found) if found else "none"
+    raise DataError(f"domain {name!r} not found in {root}; domains found: {listing}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and writing images.
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / hi * 255.0, 0, 255).astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert("RGB")
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open an image as RGB with its EXIF orientation applied; DataError if it cannot be decoded."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img)
+    except IMAGE_ERRORS as e:
+        raise DataError(f"{path}: cannot read image ({e})") from None
+
+
+def resize_shorter(img: Image.Image | torch.Tensor, size: int):
+    """Scale so the shorter side is ``size`` (up or down)."""
+    return TF.resize(img, size, interpolation=TF.InterpolationMode.BICUBIC, antialias=True)
+
+
+def to_model_range(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> float tensor [3, H, W] in [-1, 1]."""
+    return TF.to_tensor(img) * 2 - 1
+
+
+def preprocess(img: Image.Image, size: int | None) -> torch.Tensor:
+    """Evaluation transform: shorter side to ``size``, centre crop to a multiple of 4 (or to size x size)."""
+    if size is not None:
+        img = resize_shorter(img, size)
+    w, h = img.size
+    if size is not None:
+        img = TF.center_crop(img, [size, size])
+    else:
+        img = TF.center_crop(img, [h - h % 4, w - w % 4])
+    return to_model_range(img)
+
+
+def train_transform(img: Image.Image, size: int, generator: torch.Generator) -> torch.Tensor:
+    """SPEC's training transform: resize shorter side, random crop, random horizontal flip, [-1, 1]."""
+    img = resize_shorter(img, size)
+    w, h = img.size
+    top = int(torch.randint(0, h - size + 1, (1,), generator=generator))
+    left = int(torch.randint(0, w - size + 1, (1,), generator=generator))
+    img = TF.crop(img, top, left, size, size)
+    if torch.rand((), generator=generator) < 0.5:
+        img = TF.hflip(img)
+    return to_model_range(img)
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """[3, H, W] in [-1, 1] -> PIL RGB."""
+    x = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return Image.fromarray(x.permute(1, 2, 0).numpy(), "RGB")
+
+
+def save_image(x: torch.Tensor | Image.Image, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = x if isinstance(x, Image.Image) else to_pil(x)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    img.save(tmp)
+    tmp.replace(path)
+    return path
+
+
+def image_grid(rows: Sequence[Sequence[torch.Tensor]], column_labels: Sequence[str] = (),
+               row_labels: Sequence[str] = (), pad: int = 2) -> Image.Image:
+    """Lay images ([3, H, W] in [-1, 1]) out in a labelled grid on a white background."""
+    h, w = rows[0][0].shape[-2:]
+    n_cols = max(len(r) for r in rows)
+    label_h = 14 if column_labels else 0
+    label_w = 8 + 6 * max((len(s) for s in row_labels), default=0) if row_labels else 0
+    canvas = Image.new("RGB", (label_w + n_cols * (w + pad) + pad, label_h + len(rows) * (h + pad) + pad),
+                       "white")
+    draw = ImageDraw.Draw(canvas)
+    for j, text in enumerate(column_labels):
+        draw.text((label_w + pad + j * (w + pad), 1), text[: max(1, w // 6)], fill="black")
+    for i, row in enumerate(rows):
+        y = label_h + pad + i * (h + pad)
+        if i < len(row_labels):
+            draw.text((2, y + h // 2 - 5), row_labels[i], fill="black")
+        for j, img in enumerate(row):
+            canvas.paste(to_pil(img), (label_w + pad + j * (w + pad), y))
+    return canvas
+
+
+def write_sample_index(samples_dir: Path) -> Path:
+    """(Re)write ``index.html`` showing every sample grid, newest first."""
+    pages = sorted(samples_dir.glob("step-*.png"), reverse=True)
+    items = "\n".join(f'<h2>{html.escape(p.stem)}</h2>\n<img src="{html.escape(p.name)}">' for p in pages)
+    page = ("<!doctype html>\n<html><head><meta charset='utf-8'><title>munit samples</title>"
+            "<style>body{font-family:sans-serif} img{image-rendering:pixelated;max-width:100%}</style>"
+            f"</head><body>\n<h1>Samples (newest first)</h1>\n{items}\n</body></html>\n")
+    index = samples_dir / "index.html"
+    tmp = index.with_suffix(".html.tmp")
+    tmp.write_text(page)
+    tmp.replace(index)
+    return index
+
+
+# ---------------------------------------------------------------------------------------------
+# Training data.
+
+
+class DomainDataset(Dataset):
+    """One domain's training images. Keys are (index, augmentation seed) pairs from ``EndlessShard``.
+
+    An unreadable image is skipped (the next one is used instead) and its path is returned with the
+    sample, so the training loop can report it once; training never stops on one bad file.
+    """
+
+    def __init__(self, paths: Sequence[Path], image_size: int, name: str = ""):
+        if not paths:
+            raise DataError(f"domain {name!r} has no images (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        self.paths = list(paths)
+        self.image_size = image_size
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, list[str]]:
+        index, seed = key
+        bad: list[str] = []
+        for attempt in range(min(len(self.paths), 16)):
+            path = self.paths[(index + attempt) % len(self.paths)]
+            try:
+                img = load_image(path)
+            except DataError:
+                bad.append(str(path))
+                continue
+            generator = torch.Generator().manual_seed(seed)
+            return train_transform(img, self.image_size, generator), bad
+        raise DataError(f"domain {self.name!r}: {len(bad)} images in a row could not be read "
+                        f"(e.g. {bad[0]}); check the folder")
+
+
+def collate(batch: list[tuple[torch.Tensor, list[str]]]) -> tuple[torch.Tensor, list[str]]:
+    return torch.stack([x for x, _ in batch]), [p for _, bad in batch for p in bad]
+
+
+class EndlessShard(Sampler):
+    """This rank's endless stream of (index, augmentation seed) keys, epoch after epoch.
+
+    Each epoch is a ``DistributedSampler`` permutation reseeded with the epoch number, so ranks read
+    disjoint shards. The stream is a pure function of (seed, rank, world size, position): resuming
+    at ``start`` samples replays exactly what an uninterrupted run would have read.
+    """
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1, start: int = 0, salt: int = 0):
+        self.n, self.seed, self.rank, self.world_size = n, seed, rank, world_size
+        self.start, self.salt = start, salt
+
+    def _epoch(self, epoch: int) -> list[int]:
+        sampler = DistributedSampler(range(self.n), num_replicas=self.world_size, rank=self.rank,
+                                     shuffle=True, seed=self.seed + self.salt)
+        sampler.set_epoch(epoch)
+        return list(sampler)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        per_epoch = math.ceil(self.n / self.world_size)
+        epoch, offset = divmod(self.start, per_epoch)
+        while True:
+            for position, index in enumerate(self._epoch(epoch)[offset:], start=offset):
+                # Python hashes tuples of ints the same way in every process: a stable seed.
+                yield index, hash((self.seed, self.salt, epoch, self.rank, position)) & 0x7FFFFFFF
+            epoch, offset = epoch + 1, 0
+
+
+def held_out_batch(folders: DomainFolders, train_paths: Sequence[Path], n: int, image_size: int) -> torch.Tensor:
+    """The first ``n`` readable held-out images (training images if there is no held-out split)."""
+    candidates = find_images(folders.held_out) if folders.held_out else list(train_paths)
+    images = []
+    for path in candidates:
+        try:
+            images.append(preprocess(load_image(path), image_size))
+        except DataError:
+            continue
+        if len(images) == n:
+            break
+    if not images:
+        raise DataError(f"domain {folders.name!r}: no readable image for the sample grid")
+    return torch.stack(images)

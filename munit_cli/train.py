@@ -1,0 +1,437 @@
+"""The training loop: one generator update and one discriminator update per iteration.
+
+Presentation (progress bars, metric files, sample grids) hangs off callbacks; this module only
+trains, checkpoints and resumes. Files written under ``out_dir``:
+
+- ``checkpoints/step-XXXXXXXX.safetensors`` and ``checkpoints/latest.safetensors``: weights + config
+  (``load_checkpoint`` reads them);
+- ``checkpoints/resume.safetensors``: weights, EMA, optimiser moments, RNG states and counters,
+  everything ``--resume`` needs, in one atomically written file (no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from . import distributed
+from .checkpoint import (EMA_PREFIX, KIND_RESUME, STATE_PREFIX, atomic_save, build_metadata, load_weights,
+                         read_safetensors, save_checkpoint)
+from .config import TrainConfig, to_dict, train_config_from_dict
+from .data import DomainDataset, EndlessShard, collate, find_domain, find_images, held_out_batch
+from .errors import CheckpointError, ConfigError, TrainingError
+from .losses import discriminator_losses, discriminator_losses_on, generator_losses
+from .model import MUNIT
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def select_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` picks CUDA (this process's GPU under torchrun), then MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    return device
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    """Step schedule of the release: multiply by ``lr_gamma`` every ``lr_step`` iterations."""
+    return config.lr * config.lr_gamma ** (step // config.lr_step)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data.
+
+
+@dataclass
+class TrainData:
+    """Both domains' datasets, their held-out sample batches, and loaders for one rank."""
+
+    datasets: tuple[DomainDataset, DomainDataset]
+    samples: tuple[torch.Tensor, torch.Tensor]
+
+    @classmethod
+    def from_folder(cls, root: str | Path, source: str, target: str, config: TrainConfig) -> "TrainData":
+        if source == target:
+            raise ConfigError(f"--source and --target are both {source!r}; pick two different domains")
+        datasets, samples = [], []
+        for name in (source, target):
+            folders = find_domain(root, name)
+            paths = find_images(folders.train)
+            datasets.append(DomainDataset(paths, config.image_size, name))
+            samples.append(held_out_batch(folders, paths, config.n_samples, config.image_size))
+        return cls((datasets[0], datasets[1]), (samples[0], samples[1]))
+
+    def loaders(self, config: TrainConfig, ctx: distributed.DistContext, samples_seen: int,
+                pin_memory: bool) -> list[DataLoader]:
+        start = samples_seen // ctx.world_size  # this rank's position in its own stream
+        loaders = []
+        for salt, dataset in enumerate(self.datasets):
+            stream = EndlessShard(len(dataset), config.seed, ctx.rank, ctx.world_size, start, salt)
+            loaders.append(DataLoader(dataset, batch_size=config.batch_size, sampler=stream, collate_fn=collate,
+                                      num_workers=config.workers, pin_memory=pin_memory,
+                                      persistent_workers=config.workers > 0,
+                                      prefetch_factor=4 if config.workers > 0 else None))
+        return loaders
+
+
+# ---------------------------------------------------------------------------------------------
+# The two objectives as modules, so DistributedDataParallel can synchronise their gradients.
+
+
+class GeneratorObjective(nn.Module):
+    """Both generators' losses. The discriminators are used but not registered: DDP syncs generators only."""
+
+    def __init__(self, model: MUNIT, config: TrainConfig, vgg: nn.Module | None):
+        super().__init__()
+        self.gen_a, self.gen_b = model.gen_a, model.gen_b
+        self._model, self._vgg = [model], [vgg]  # lists hide them from nn.Module registration
+        self.weights = config.loss
+
+    def forward(self, x_a, x_b, s_a, s_b) -> dict[str, torch.Tensor]:
+        return generator_losses(self._model[0], x_a, x_b, s_a, s_b, self.weights, self._vgg[0],
+                                return_translations=True)
+
+
+class DiscriminatorObjective(nn.Module):
+    def __init__(self, model: MUNIT, config: TrainConfig):
+        super().__init__()
+        self.dis_a, self.dis_b = model.dis_a, model.dis_b
+        self._model = [model]
+        self.weights = config.loss
+
+    def forward(self, x_a, x_b, fake_a, fake_b) -> dict[str, torch.Tensor]:
+        return discriminator_losses_on(self._model[0], x_a, x_b, fake_a, fake_b, self.weights)
+
+
+# ---------------------------------------------------------------------------------------------
+# Callbacks.
+
+
+class Callback:
+    """Hooks the loop calls on the main process. Override what you need."""
+
+    def on_start(self, trainer: "Trainer") -> None: ...
+    def on_step(self, trainer: "Trainer", losses: dict[str, float]) -> None: ...
+    def on_bad_image(self, trainer: "Trainer", path: str) -> None: ...
+    def on_checkpoint(self, trainer: "Trainer", path: Path) -> None: ...
+    def on_end(self, trainer: "Trainer", result: "FitResult") -> None: ...
+
+
+@dataclass
+class FitResult:
+    step: int
+    checkpoint: Path | None
+    reason: str  # "finished" or "interrupted"
+    bad_images: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer.
+
+
+class Trainer:
+    """Owns the model, optimisers, EMA and counters of one run; ``fit`` runs the loop."""
+
+    def __init__(self, config: TrainConfig, data: TrainData, out_dir: str | Path, domains: tuple[str, str],
+                 device: str = "auto", callbacks: Sequence[Callback] = (), resume: bool = False,
+                 vgg_factory: Callable[[], nn.Module] | None = None):
+        self.config = config.validate()
+        self.out_dir = Path(out_dir)
+        self.ckpt_dir = self.out_dir / "checkpoints"
+        self.data = data
+        self.dist = distributed.setup(use_nccl=device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()))
+        self.device = select_device(device, self.dist.local_rank)
+        self.callbacks = list(callbacks) if self.dist.is_main else []
+        self.step = 0
+        self.samples_seen = 0
+        self.bad_images: set[str] = set()
+        self._stop_signal: int | None = None
+
+        torch.manual_seed(config.seed)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = True
+        self.model = MUNIT(config.model, domains).to(self.device)
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        vgg = None
+        if config.loss.vgg_w > 0:
+            from .perceptual import PerceptualLoss
+            vgg = (vgg_factory or PerceptualLoss)().to(self.device)
+        self.opt_gen = self._adam(list(self.model.gen_a.parameters()) + list(self.model.gen_b.parameters()))
+        self.opt_dis = self._adam(list(self.model.dis_a.parameters()) + list(self.model.dis_b.parameters()))
+        self.ema = ({k: v.detach().clone() for k, v in self._generator_state().items()}
+                    if config.ema_decay > 0 else None)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
+        if resume:
+            self.load_resume_state(self.ckpt_dir / "resume.safetensors")
+        elif self.dist.enabled:  # same initial weights everywhere (they already are, by seed; make sure)
+            for p in self.model.state_dict().values():
+                torch.distributed.broadcast(p, 0)
+
+        gen_objective = GeneratorObjective(self.model, config, vgg)
+        dis_objective = DiscriminatorObjective(self.model, config)
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            gen_objective = DistributedDataParallel(gen_objective, device_ids=ids, broadcast_buffers=False)
+            dis_objective = DistributedDataParallel(dis_objective, device_ids=ids, broadcast_buffers=False)
+        if config.compile:
+            gen_objective = torch.compile(gen_objective)
+            dis_objective = torch.compile(dis_objective)
+        self.gen_objective, self.dis_objective = gen_objective, dis_objective
+
+    def _adam(self, params: list[nn.Parameter]) -> torch.optim.Adam:
+        c = self.config
+        return torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay)
+
+    def _generator_state(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.model.state_dict().items() if k.startswith(("gen_a.", "gen_b."))}
+
+    def _autocast(self):
+        dtype = DTYPES[self.config.precision]
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32)
+
+    # -- one iteration -----------------------------------------------------------------------
+
+    def train_step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One iteration; returns the loss terms (``gen/*``, ``dis/*``) as 0-d tensors."""
+        c, model = self.config, self.model
+        lr = lr_at(self.step, c)
+        for opt in (self.opt_gen, self.opt_dis):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        n, style_dim = x_a.shape[0], c.model.style_dim
+        s_a = torch.randn(n, style_dim, device=self.device)
+        s_b = torch.randn(n, style_dim, device=self.device)
+
+        if not c.reuse_translations:
+            # The released order: D first, on translations made for it alone (fresh styles).
+            dis = self._update_discriminators(x_a, x_b, *self._translate_for_dis(x_a, x_b, s_a, s_b))
+            s_a = torch.randn(n, style_dim, device=self.device)
+            s_b = torch.randn(n, style_dim, device=self.device)
+
+        # Update G (both generators); the discriminators are frozen for this step.
+        model.dis_a.requires_grad_(False)
+        model.dis_b.requires_grad_(False)
+        with self._autocast():
+            gen = self.gen_objective(x_a, x_b, s_a, s_b)
+        fake_a, fake_b = gen.pop("x_ba").detach(), gen.pop("x_ab").detach()
+        self._check_finite(gen, "gen")
+        self.opt_gen.zero_grad(set_to_none=True)
+        self.scaler.scale(gen["total"]).backward()
+        self.scaler.step(self.opt_gen)
+        model.dis_a.requires_grad_(True)
+        model.dis_b.requires_grad_(True)
+
+        if c.reuse_translations:
+            # Update D on the translations the G step already made (detached): no second decode.
+            dis = self._update_discriminators(x_a, x_b, fake_a, fake_b)
+        self.scaler.update()
+
+        # Update EMA.
+        if self.ema is not None:
+            with torch.no_grad():
+                for k, v in self._generator_state().items():
+                    self.ema[k].lerp_(v.float(), 1 - c.ema_decay)
+        self.step += 1
+        return {**{f"gen/{k}": v.detach() for k, v in gen.items()}, **{f"dis/{k}": v.detach() for k, v in dis.items()}}
+
+    @torch.no_grad()
+    def _translate_for_dis(self, x_a, x_b, s_a, s_b):
+        with self._autocast():
+            c_a, _ = self.model.gen_a.encode(x_a)
+            c_b, _ = self.model.gen_b.encode(x_b)
+            return self.model.gen_a.decode(c_b, s_a), self.model.gen_b.decode(c_a, s_b)
+
+    def _update_discriminators(self, x_a, x_b, fake_a, fake_b) -> dict[str, torch.Tensor]:
+        with self._autocast():
+            dis = self.dis_objective(x_a, x_b, fake_a, fake_b)
+        self._check_finite(dis, "dis")
+        self.opt_dis.zero_grad(set_to_none=True)
+        self.scaler.scale(dis["total"]).backward()
+        self.scaler.step(self.opt_dis)
+        return dis
+
+    def _check_finite(self, losses: dict[str, torch.Tensor], group: str) -> None:
+        if bool(torch.isfinite(losses["total"]).item()):
+            return
+        bad = [k for k, v in losses.items() if k != "total" and not torch.isfinite(v).all()] or ["total"]
+        raise TrainingError(
+            f"non-finite loss at step {self.step + 1}: {group}/{bad[0]} = {losses[bad[0]].item()}; "
+            f"training stopped; the last good checkpoint in {self.ckpt_dir} is intact. Try a lower lr, "
+            "--precision fp32, or check the data")
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def fit(self) -> FitResult:
+        """Train until ``config.iterations``, a signal (SIGINT/SIGTERM), or an error."""
+        c = self.config
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.json").write_text(json.dumps(to_dict(c), indent=2) + "\n")
+        loaders = self.data.loaders(c, self.dist, self.samples_seen, pin_memory=self.device.type == "cuda")
+        streams = [iter(loader) for loader in loaders]
+        for cb in self.callbacks:
+            cb.on_start(self)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        checkpoint, reason = None, "finished"
+        try:
+            self.model.train()
+            while self.step < c.iterations:
+                (x_a, bad_a), (x_b, bad_b) = next(streams[0]), next(streams[1])
+                self._report_bad_images(bad_a + bad_b)
+                x_a, x_b = self._to_device(x_a), self._to_device(x_b)
+                losses = self.train_step(x_a, x_b)
+                self.samples_seen += c.batch_size * self.dist.world_size
+                values = dict(zip(losses, torch.stack(list(losses.values())).float().tolist()))
+                for cb in self.callbacks:
+                    cb.on_step(self, values)
+                stop = distributed.any_rank(self._stop_signal is not None, self.dist, self.device)
+                if stop:
+                    reason = "interrupted"
+                    break
+                if self.step % c.checkpoint_every == 0 and self.step < c.iterations:
+                    checkpoint = self.save()
+            checkpoint = self.save()
+        except BaseException:
+            distributed.teardown(wait_for_others=False)
+            raise
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        result = FitResult(self.step, checkpoint, reason, sorted(self.bad_images))
+        for cb in self.callbacks:
+            cb.on_end(self, result)
+        distributed.teardown()
+        return result
+
+    def _on_signal(self, signum, frame) -> None:
+        if self._stop_signal is not None:  # a second Ctrl-C: the user really wants out now
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
+
+    def _report_bad_images(self, paths: list[str]) -> None:
+        for path in paths:
+            if path not in self.bad_images:
+                self.bad_images.add(path)
+                for cb in self.callbacks:
+                    cb.on_bad_image(self, path)
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def save(self) -> Path | None:
+        """Write the step checkpoint, ``latest`` and the resume state (main process only)."""
+        if not self.dist.is_main:
+            return None
+        c = self.config
+        step_path = self.ckpt_dir / f"step-{self.step:08d}.safetensors"
+        save_checkpoint(self.model, step_path, ema=self.ema, step=self.step, image_size=str(c.image_size),
+                        train_config=json.dumps(to_dict(c)))
+        _replace_with_copy(step_path, self.ckpt_dir / "latest.safetensors")
+        self.save_resume_state(self.ckpt_dir / "resume.safetensors")
+        self._prune_checkpoints()
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, self.ckpt_dir / "latest.safetensors")
+        return self.ckpt_dir / "latest.safetensors"
+
+    def _prune_checkpoints(self) -> None:
+        keep = self.config.keep_checkpoints
+        if keep:
+            for old in sorted(self.ckpt_dir.glob("step-*.safetensors"))[:-keep]:
+                old.unlink(missing_ok=True)
+
+    def save_resume_state(self, path: Path) -> None:
+        tensors = dict(self.model.state_dict())
+        tensors.update({EMA_PREFIX + k: v for k, v in (self.ema or {}).items()})
+        meta_state: dict = {"step": self.step, "samples_seen": self.samples_seen,
+                            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}
+        for name, opt in (("opt_gen", self.opt_gen), ("opt_dis", self.opt_dis)):
+            state = opt.state_dict()
+            for idx, param_state in state["state"].items():
+                for key, value in param_state.items():
+                    tensors[f"{STATE_PREFIX}{name}.{idx}.{key}"] = torch.as_tensor(value)
+            meta_state[name] = state["param_groups"]
+        tensors[f"{STATE_PREFIX}rng.cpu"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors[f"{STATE_PREFIX}rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        atomic_save(tensors, path, build_metadata(self.model, KIND_RESUME, step=self.step,
+                                                  resume=json.dumps(meta_state),
+                                                  train_config=json.dumps(to_dict(self.config))))
+
+    def load_resume_state(self, path: Path) -> None:
+        if not path.is_file():
+            raise CheckpointError(f"--resume: no resume state at {path}; start without --resume, "
+                                  "or point --out at the run to continue")
+        tensors, metadata = read_safetensors(path)
+        try:
+            meta_state = json.loads(metadata["resume"])
+        except (KeyError, json.JSONDecodeError):
+            raise CheckpointError(f"{path}: not a munit-cli resume state") from None
+        weights = {k: v for k, v in tensors.items() if not k.startswith((STATE_PREFIX, EMA_PREFIX))}
+        load_weights(self.model, weights, path)
+        if self.ema is not None:
+            ema = {k[len(EMA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EMA_PREFIX)}
+            for k in self.ema:  # a run that turns EMA on at resume starts it from the live weights
+                self.ema[k] = ema.get(k, self.ema[k]).to(self.device)
+        for name, opt in (("opt_gen", self.opt_gen), ("opt_dis", self.opt_dis)):
+            state: dict = {"param_groups": meta_state[name], "state": {}}
+            prefix = f"{STATE_PREFIX}{name}."
+            for key, value in tensors.items():
+                if key.startswith(prefix):
+                    idx, field_name = key[len(prefix):].split(".", 1)
+                    state["state"].setdefault(int(idx), {})[field_name] = value
+            opt.load_state_dict(state)
+        if meta_state.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(meta_state["scaler"])
+        torch.set_rng_state(tensors[f"{STATE_PREFIX}rng.cpu"])
+        if self.device.type == "cuda" and f"{STATE_PREFIX}rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors[f"{STATE_PREFIX}rng.cuda"], self.device)
+        self.step = int(meta_state["step"])
+        self.samples_seen = int(meta_state["samples_seen"])
+
+
+def _replace_with_copy(src: Path, dst: Path) -> None:
+    """Make ``dst`` a complete copy of ``src`` atomically (a hard link when the filesystem allows)."""
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def saved_train_config(out_dir: str | Path) -> TrainConfig:
+    """The resolved config a run saved in ``OUT/config.json`` (used by ``--resume``)."""
+    path = Path(out_dir) / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"--resume: {path} not found; is {out_dir} a munit training run?")
+    try:
+        return train_config_from_dict(json.loads(path.read_text()))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: damaged ({e})") from None
