@@ -101,6 +101,7 @@ def save_checkpoint(model: MUNIT, path: str | Path, ema: dict[str, torch.Tensor]
     tensors = dict(model.state_dict())
     for name, value in (ema or {}).items():
         tensors[EMA_PREFIX + name] = value
+    extra_metadata.setdefault("has_ema", "true" if ema else "false")
     return atomic_save(tensors, path, build_metadata(model, kind, **extra_metadata))
 
 
@@ -293,3 +294,27 @@ def parameter_counts(model: MUNIT) -> dict[str, int]:
     for part in ("enc_style", "enc_content", "dec", "mlp"):
         counts[f"gen_a.{part}"] = sum(p.numel() for p in getattr(model.gen_a, part).parameters())
     return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# Saved style codes (``munit style-sample --save-styles`` -> ``munit translate --styles``).
+
+STYLES_FORMAT = "munit-cli-styles"
+
+
+def save_styles(styles: torch.Tensor, path: str | Path, **metadata: str) -> Path:
+    meta = {"format": STYLES_FORMAT, "style_dim": str(styles.shape[1]), **metadata}
+    return atomic_save({"styles": styles.float()}, path, meta)
+
+
+def load_styles(path: str | Path, style_dim: int) -> torch.Tensor:
+    """Style codes [K, style_dim] from a styles file, checked against the model's style_dim."""
+    path = Path(path)
+    tensors, metadata = read_safetensors(path)
+    if metadata.get("format") != STYLES_FORMAT or "styles" not in tensors:
+        raise CheckpointError(f"{path}: not a styles file; write one with `munit style-sample --save-styles FILE`")
+    styles = tensors["styles"]
+    if styles.dim() != 2 or styles.shape[1] != style_dim:
+        raise CheckpointError(f"{path}: holds styles of dimension {tuple(styles.shape)[1:]} but the model's "
+                              f"style_dim is {style_dim}; sample styles with this model's checkpoint")
+    return styles

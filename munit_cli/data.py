@@ -109,16 +109,15 @@ def to_model_range(img: Image.Image) -> torch.Tensor:
     return TF.to_tensor(img) * 2 - 1
 
 
-def preprocess(img: Image.Image, size: int | None) -> torch.Tensor:
-    """Evaluation transform: shorter side to ``size``, centre crop to a multiple of 4 (or to size x size)."""
+def preprocess(img: Image.Image, size: int | None, multiple: int = 4) -> torch.Tensor:
+    """Evaluation transform: shorter side to ``size`` and a centre square crop; without a size, a
+    centre crop to the nearest multiple of ``multiple`` (what the encoder/decoder pair needs)."""
     if size is not None:
-        img = resize_shorter(img, size)
+        return to_model_range(TF.center_crop(resize_shorter(img, size), [size, size]))
     w, h = img.size
-    if size is not None:
-        img = TF.center_crop(img, [size, size])
-    else:
-        img = TF.center_crop(img, [h - h % 4, w - w % 4])
-    return to_model_range(img)
+    if min(w, h) < multiple:
+        raise DataError(f"image of {w}x{h} pixels is too small; pass --image-size")
+    return to_model_range(TF.center_crop(img, [h - h % multiple, w - w % multiple]))
 
 
 def train_transform(img: Image.Image, size: int, generator: torch.Generator) -> torch.Tensor:

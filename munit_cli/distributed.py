@@ -32,6 +32,11 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def is_main_process() -> bool:
+    """Rank 0 (or not distributed): the process that prints and writes files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def setup(use_nccl: bool) -> DistContext:
     """Join the process group when launched by torchrun (NCCL for GPUs, gloo for CPUs)."""
     if not launched_by_torchrun():

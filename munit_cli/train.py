@@ -34,6 +34,7 @@ from .errors import CheckpointError, ConfigError, TrainingError
 from .losses import discriminator_losses, discriminator_losses_on, generator_losses
 from .model import MUNIT
 
+RUN_FILE = "run.json"  # the data root and domains, so --resume and style-sample can find the data
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -69,6 +70,8 @@ class TrainData:
 
     datasets: tuple[DomainDataset, DomainDataset]
     samples: tuple[torch.Tensor, torch.Tensor]
+    root: Path
+    domains: tuple[str, str]
 
     @classmethod
     def from_folder(cls, root: str | Path, source: str, target: str, config: TrainConfig) -> "TrainData":
@@ -80,7 +83,7 @@ class TrainData:
             paths = find_images(folders.train)
             datasets.append(DomainDataset(paths, config.image_size, name))
             samples.append(held_out_batch(folders, paths, config.n_samples, config.image_size))
-        return cls((datasets[0], datasets[1]), (samples[0], samples[1]))
+        return cls((datasets[0], datasets[1]), (samples[0], samples[1]), Path(root).resolve(), (source, target))
 
     def loaders(self, config: TrainConfig, ctx: distributed.DistContext, samples_seen: int,
                 pin_memory: bool) -> list[DataLoader]:
@@ -290,6 +293,8 @@ class Trainer:
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.json").write_text(json.dumps(to_dict(c), indent=2) + "\n")
+            run = {"root": str(self.data.root), "source": self.data.domains[0], "target": self.data.domains[1]}
+            (self.out_dir / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
         loaders = self.data.loaders(c, self.dist, self.samples_seen, pin_memory=self.device.type == "cuda")
         streams = [iter(loader) for loader in loaders]
         for cb in self.callbacks:

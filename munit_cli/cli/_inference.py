@@ -1,0 +1,60 @@
+"""Helpers shared by translate, style-sample and export: loading a model and reading inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import load_checkpoint, read_metadata
+from ..data import find_images, load_image, preprocess
+from ..errors import DataError
+from ..model import MUNIT
+from ..train import DTYPES, select_device
+from ._console import console
+from ._options import find_latest_checkpoint
+
+
+def load_model(checkpoint: Path | None, device: str) -> tuple[MUNIT, dict[str, str], Path]:
+    """Load a checkpoint (or the newest run's) for inference, EMA weights when it has them."""
+    if checkpoint is None:
+        checkpoint = find_latest_checkpoint()
+        console.print(f"using checkpoint {checkpoint}", highlight=False)
+    metadata = read_metadata(checkpoint)
+    model = load_checkpoint(checkpoint, select_device(device), use_ema=metadata.get("has_ema") == "true")
+    return model, metadata, checkpoint
+
+
+def default_image_size(metadata: dict[str, str], image_size: int | None) -> int | None:
+    if image_size is not None:
+        return image_size
+    return int(metadata["image_size"]) if "image_size" in metadata else None
+
+
+def expand_inputs(inputs: list[Path]) -> list[Path]:
+    """Image files as given, and the images below each folder (recursive)."""
+    paths: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found = find_images(item)
+            if not found:
+                raise DataError(f"{item}: folder holds no images")
+            paths += found
+        else:
+            paths.append(item)
+    return paths
+
+
+def read_image(path: Path, image_size: int | None, model: MUNIT, device: torch.device) -> torch.Tensor:
+    """One image as [1, 3, H, W] on ``device``; DataError if unreadable."""
+    x = preprocess(load_image(path), image_size, multiple=2 ** model.config.n_downsample)
+    return x.unsqueeze(0).to(device)
+
+
+def autocast(device: torch.device, precision: str):
+    dtype = DTYPES[precision]
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+
+
+def model_device(model: MUNIT) -> torch.device:
+    return next(model.parameters()).device

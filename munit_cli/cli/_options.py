@@ -1,0 +1,32 @@
+"""Options shared by several commands, and the checkpoint discovery they use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import CheckpointError
+
+CheckpointOpt = Annotated[Optional[Path], typer.Option(
+    "--checkpoint", "-c", help="A training checkpoint or exported bundle (.safetensors). "
+    "Default: the newest runs/*/checkpoints/latest.safetensors below the current folder.")]
+DeviceOpt = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed for the sampled styles.")]
+ImageSizeOpt = Annotated[Optional[int], typer.Option(
+    help="Resize the shorter side to this and centre-crop a square. Default: the training size.")]
+DirectionOpt = Annotated[Optional[str], typer.Option(
+    help="A2B or B2A, or by domain names such as dog2cat. Default: source to target (A2B).")]
+
+
+def find_latest_checkpoint(start: Path | None = None) -> Path:
+    """The newest ``runs/*/checkpoints/latest.safetensors`` below ``start`` (the current folder)."""
+    start = start or Path.cwd()
+    found = [p for p in start.glob("**/runs/*/checkpoints/latest.safetensors") if p.is_file()]
+    if not found:
+        raise CheckpointError(
+            f"no trained model found (looked for runs/*/checkpoints/latest.safetensors below {start}); "
+            "train one with `munit train ROOT --source A --target B` (or `munit demo`), "
+            "or pass --checkpoint PATH")
+    return max(found, key=lambda p: p.stat().st_mtime)

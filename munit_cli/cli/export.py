@@ -1,0 +1,58 @@
+"""`munit export`: a generator-only bundle or ONNX graphs for deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ConfigError
+from ..export import export_bundle, export_onnx
+from ._console import console
+from ._inference import load_model
+from ._options import CheckpointOpt, DeviceOpt, DirectionOpt
+
+FORMATS = ("safetensors", "onnx")
+ONNX_TOLERANCE = 1e-4
+
+
+def export(
+    format: Annotated[str, typer.Option("--format", "-f", help="safetensors (inference bundle) or onnx.")] = "safetensors",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help=
+                      "Output file (safetensors) or name prefix (onnx). Default: exports/<A>2<B>.")] = None,
+    direction: DirectionOpt = None,
+    half: Annotated[bool, typer.Option("--half", help="Store float16 weights (safetensors only).")] = False,
+    checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Export the generators: a small safetensors bundle `translate` and `style-sample` accept, or ONNX
+    graphs (translation: image + style -> translated; style encoding: image -> style) checked with
+    onnxruntime."""
+    if format not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}; got {format!r}")
+    model, metadata, checkpoint = load_model(checkpoint, device)
+    direction = direction or metadata.get("default_direction", "A2B")
+    model.generators_for(direction)
+    a, b = model.domains
+    name = f"{a}2{b}" if direction in ("A2B", "a2b", f"{a}2{b}") else f"{b}2{a}"
+    base = output or Path("exports") / name
+    if format == "safetensors":
+        path = base if base.suffix == ".safetensors" else base.with_name(base.name + ".safetensors")
+        extra = {k: metadata[k] for k in ("image_size", "step") if k in metadata}
+        export_bundle(model.cpu(), path, direction, half=half, source=str(checkpoint), **extra)
+        size = path.stat().st_size / 2**20
+        console.print(f"wrote {path} ({size:.2f} MiB, {'float16' if half else 'float32'}, {direction}, "
+                      f"{'EMA' if metadata.get('has_ema') == 'true' else 'live'} weights)")
+        return
+    if half:
+        raise ConfigError("--half applies to --format safetensors only")
+    base = base.with_suffix("") if base.suffix == ".onnx" else base
+    result = export_onnx(model.cpu(), base, direction)
+    console.print(f"wrote {result.translate_path} (image, style -> translated) and {result.style_path} (image -> style)")
+    console.print(f"onnxruntime vs PyTorch, largest difference: translate {result.max_abs_diff_translate:.2e}, "
+                  f"style {result.max_abs_diff_style:.2e}")
+    worst = max(result.max_abs_diff_translate, result.max_abs_diff_style)
+    if worst >= ONNX_TOLERANCE:
+        raise ConfigError(f"ONNX outputs differ from PyTorch by {worst:.2e} (more than {ONNX_TOLERANCE:g}); "
+                          "the exported graphs are not trustworthy")

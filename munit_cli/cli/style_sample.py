@@ -1,0 +1,94 @@
+"""`munit style-sample`: a grid of content images by random styles, or a walk between two styles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import torch
+import typer
+
+from ..checkpoint import save_styles
+from ..data import find_domain, find_images, image_grid, save_image
+from ..errors import ConfigError, DataError
+from ..inference import encode_style, interpolate_styles, sample_styles, translate
+from ..model import MUNIT
+from ..train import RUN_FILE
+from ._console import console
+from ._inference import default_image_size, load_model, model_device, read_image
+from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, SeedOpt
+
+DEFAULT_CONTENT_IMAGES = 4
+
+
+def _default_content(checkpoint: Path, model: MUNIT, direction: str) -> list[Path]:
+    """Held-out images of the run's source domain, found through the run's run.json."""
+    run_file = checkpoint.resolve().parent.parent / RUN_FILE
+    hint = "pass --content IMG..."
+    if not run_file.is_file():
+        raise ConfigError(f"no content images given and {checkpoint} is not inside a training run; {hint}")
+    run = json.loads(run_file.read_text())
+    source_name = model.domains[0] if direction in ("A2B", "a2b", f"{model.domains[0]}2{model.domains[1]}") \
+        else model.domains[1]
+    try:
+        folders = find_domain(run["root"], source_name)
+    except DataError as e:
+        raise ConfigError(f"the run's data is not reachable ({e}); {hint}") from None
+    images = find_images(folders.held_out or folders.train)[:DEFAULT_CONTENT_IMAGES]
+    if not images:
+        raise ConfigError(f"no images of {source_name!r} found; {hint}")
+    return images
+
+
+def _style_from(spec: str, model: MUNIT, target, size: int | None, device: torch.device) -> torch.Tensor:
+    """A style given as an integer seed, or as the path of a reference image."""
+    if spec.lstrip("-").isdigit():
+        return sample_styles(1, model.config.style_dim, int(spec), device)[0]
+    path = Path(spec)
+    if not path.exists():
+        raise ConfigError(f"--interpolate: {spec!r} is neither a seed (an integer) nor an existing image")
+    return encode_style(target, read_image(path, size, model, device))[0]
+
+
+def style_sample(
+    content: Annotated[Optional[list[Path]], typer.Option(
+        help="Content images (rows). Default: held-out images of the run's source domain.")] = None,
+    n_styles: Annotated[int, typer.Option("--n-styles", "-n", help="Random styles (columns).")] = 8,
+    seed: SeedOpt = 0,
+    interpolate: Annotated[Optional[tuple[str, str]], typer.Option(
+        help="Walk from style A to style B; each is a seed or a reference image.", show_default=False)] = None,
+    steps: Annotated[int, typer.Option(help="Styles along the --interpolate walk, both ends included.")] = 8,
+    save_styles_to: Annotated[Optional[Path], typer.Option("--save-styles", help=
+                              "Also write the styles used, for `munit translate --styles`.")] = None,
+    direction: DirectionOpt = None,
+    out: Annotated[Path, typer.Option(help="Output image.")] = Path("style-sample.png"),
+    image_size: ImageSizeOpt = None,
+    checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Render content images (rows) in random styles or along a style walk (columns)."""
+    if n_styles < 1:
+        raise ConfigError("--n-styles must be at least 1")
+    model, metadata, checkpoint = load_model(checkpoint, device)
+    dev = model_device(model)
+    direction = direction or metadata.get("default_direction", "A2B")
+    source, target = model.generators_for(direction)
+    size = default_image_size(metadata, image_size) or 256
+    paths = content or _default_content(checkpoint, model, direction)
+    x = torch.cat([read_image(p, size, model, dev) for p in paths])
+
+    if interpolate is not None:
+        start, end = (_style_from(spec, model, target, size, dev) for spec in interpolate)
+        styles = interpolate_styles(start, end, steps)
+        labels = [f"t={i / (steps - 1):.2f}" for i in range(steps)]
+    else:
+        styles = sample_styles(n_styles, model.config.style_dim, seed, dev)
+        labels = [f"style {k}" for k in range(n_styles)]
+    results = translate(source, target, x, styles)
+    rows = [[image, *row] for image, row in zip(x, results)]
+    save_image(image_grid(rows, ["content"] + labels, [p.stem for p in paths]), out)
+    console.print(f"wrote {out} ({len(paths)} content image(s) x {len(styles)} style(s), {direction})")
+    if save_styles_to is not None:
+        save_styles(styles.cpu(), save_styles_to, direction=direction)
+        console.print(f"wrote {len(styles)} style code(s) to {save_styles_to}")

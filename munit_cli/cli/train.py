@@ -1,0 +1,137 @@
+"""`munit train`: train MUNIT on two folders of unpaired images."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .. import distributed
+from ..callbacks import MetricsLogger, SampleWriter
+from ..config import PRECISIONS, TrainConfig, replace, to_dict, train_config_from_dict
+from ..errors import ConfigError
+from ..train import RUN_FILE, FitResult, Trainer, TrainData, saved_train_config
+from ._console import ConsoleProgress, console
+from ._options import DeviceOpt
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--config: {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"--config: {path} is not valid TOML: {e}") from None
+
+
+def resolve_config(config_file: Path | None, base: TrainConfig | None, **flags: Any) -> TrainConfig:
+    """Defaults (or a resumed run's config) <- the TOML file <- command-line flags that were given."""
+    values = to_dict(base) if base is not None else {}
+    if config_file is not None:
+        for key, value in load_toml(config_file).items():
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                values[key] = {**values[key], **value}
+            else:
+                values[key] = value
+    config = train_config_from_dict(values)
+    return replace(config, **flags).validate()
+
+
+def _run_info(out: Path, root: Path | None, source: str | None, target: str | None) -> tuple[Path, str, str]:
+    """Data root and domains: from the command line, or remembered by the run being resumed."""
+    if root is not None and source and target:
+        return root, source, target
+    saved = {}
+    if (out / RUN_FILE).is_file():
+        saved = json.loads((out / RUN_FILE).read_text())
+    root = root or (Path(saved["root"]) if "root" in saved else None)
+    source, target = source or saved.get("source"), target or saved.get("target")
+    if root is None or not source or not target:
+        raise ConfigError("give the dataset ROOT and both --source and --target "
+                          "(e.g. munit train ./afhq --source dog --target cat)")
+    return root, source, target
+
+
+def train(
+    root: Annotated[Optional[Path], typer.Argument(
+        help="Dataset folder: ROOT/train/<domain> (AFHQ layout, held-out ROOT/test or ROOT/val) or ROOT/<domain>.",
+        show_default=False)] = None,
+    source: Annotated[Optional[str], typer.Option("--source", "-s", help="Domain A (translate from).")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Domain B (translate to).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder. Default: runs/<source>2<target>.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Training crop size (multiple of 4). [default: 256]")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per domain per step, per process. [default: 1]")] = None,
+    iterations: Annotated[Optional[int], typer.Option(help="Training iterations. [default: 1000000]")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed. [default: 0]")] = None,
+    device: DeviceOpt = "auto",
+    precision: Annotated[Optional[str], typer.Option(help=f"{', '.join(PRECISIONS)}. [default: fp32]")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Data-loading processes. [default: 2]")] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints. [default: 10000]")] = None,
+    sample_every: Annotated[Optional[int], typer.Option(help="Steps between sample grids. [default: 1000]")] = None,
+    compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the training step.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest state.")] = False,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file with any TrainConfig setting "
+                                                   "([model] and [loss] tables for the model and loss weights).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the data and print the resolved config, then stop.")] = False,
+) -> None:
+    """Train MUNIT to translate between two image domains, e.g. `munit train ./afhq --source dog --target cat`.
+
+    Writes checkpoints to OUT/checkpoints, sample grids to OUT/samples (open index.html), and
+    every loss to OUT/metrics.jsonl. Ctrl-C saves a checkpoint and stops; --resume continues.
+    Under torchrun every process trains on its own shard (DistributedDataParallel).
+    """
+    flags = dict(image_size=image_size, batch_size=batch_size, iterations=iterations, seed=seed,
+                 precision=precision, workers=workers, checkpoint_every=checkpoint_every,
+                 sample_every=sample_every, compile=compile)
+    if out is None:
+        if source is None or target is None:
+            raise ConfigError("give --source and --target (or --out of the run to resume)")
+        out = Path("runs") / f"{source}2{target}"
+    root, source, target = _run_info(out, root, source, target)
+    if source == target:
+        raise ConfigError(f"--source and --target are both {source!r}; pick two different domains")
+    if resume:
+        cfg = resolve_config(config, saved_train_config(out), **flags)
+    else:
+        if (out / "checkpoints" / "resume.safetensors").exists():
+            raise ConfigError(f"{out} already holds a training run; add --resume to continue it, "
+                              "or choose a new --out")
+        cfg = resolve_config(config, None, **flags)
+    data = TrainData.from_folder(root, source, target, cfg)
+    main = distributed.is_main_process()
+    if main:
+        console.print(f"[bold]munit train[/] {source} ({len(data.datasets[0])} images) -> "
+                      f"{target} ({len(data.datasets[1])} images), run folder {out}", highlight=False)
+    if dry_run:
+        console.print_json(json.dumps(to_dict(cfg)))
+        return
+    callbacks = [ConsoleProgress(), MetricsLogger(out), SampleWriter(out)]
+    trainer = Trainer(cfg, data, out, (source, target), device=device, callbacks=callbacks, resume=resume)
+    if main:
+        console.print(f"device {trainer.device}, precision {cfg.precision}, "
+                      f"{trainer.dist.world_size} process(es), starting at step {trainer.step}", highlight=False)
+    result = trainer.fit()
+    report(result, out, main)
+
+
+def report(result: FitResult, out: Path, main: bool) -> None:
+    if not main:
+        if result.reason == "interrupted":
+            raise typer.Exit(128 + signal.SIGINT)
+        return
+    if result.bad_images:
+        console.print(f"[yellow]skipped {len(result.bad_images)} unreadable image(s)[/]; first: {result.bad_images[0]}")
+    console.print(f"samples: {out / 'samples' / 'index.html'}")
+    if result.reason == "interrupted":
+        console.print(f"[yellow]interrupted[/] at step {result.step}; checkpoint saved to {result.checkpoint}. "
+                      f"Continue with: munit train --out {out} --resume", highlight=False)
+        raise typer.Exit(128 + signal.SIGINT)
+    console.print(f"[green]done[/]: step {result.step}; final checkpoint {result.checkpoint}", highlight=False)

@@ -1,0 +1,106 @@
+"""`munit translate`: turn images into several plausible images of the other domain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import torch
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..checkpoint import load_styles
+from ..config import PRECISIONS
+from ..data import image_grid, save_image
+from ..errors import ConfigError, DataError
+from ..inference import encode_style, sample_styles, translate as translate_images
+from ._console import console, err_console, fail
+from ._inference import autocast, default_image_size, expand_inputs, load_model, model_device, read_image
+from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, SeedOpt
+
+
+def translate(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).",
+                                                 show_default=False)],
+    n_styles: Annotated[int, typer.Option("--n-styles", "-n", help="Random styles per input.")] = 8,
+    seed: SeedOpt = 0,
+    style_ref: Annotated[Optional[list[Path]], typer.Option(
+        help="Reference image(s) of the target domain: use their styles instead of random ones.")] = None,
+    styles: Annotated[Optional[Path], typer.Option(
+        help="Style codes saved by `munit style-sample --save-styles` (same styles for every input).")] = None,
+    direction: DirectionOpt = None,
+    image_size: ImageSizeOpt = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("translations"),
+    batch_size: Annotated[int, typer.Option(help="Inputs translated together.")] = 4,
+    checkpoint: CheckpointOpt = None,
+    device: DeviceOpt = "auto",
+    precision: Annotated[str, typer.Option(help=f"{', '.join(PRECISIONS)}.")] = "fp32",
+) -> None:
+    """Translate each input into N styles: writes <stem>_style<k>.png and <stem>_grid.png into OUT.
+
+    Styles are random (--n-styles, --seed), taken from reference images (--style-ref), or read from
+    a styles file (--styles). All styles of an input are decoded in one batch.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if n_styles < 1 or batch_size < 1:
+        raise ConfigError("--n-styles and --batch-size must be at least 1")
+    if style_ref and styles:
+        raise ConfigError("use either --style-ref or --styles, not both")
+    model, metadata, _ = load_model(checkpoint, device)
+    dev = model_device(model)
+    direction = direction or metadata.get("default_direction", "A2B")
+    source, target = model.generators_for(direction)
+    size = default_image_size(metadata, image_size)
+    paths = expand_inputs(inputs)
+
+    # The styles every input is rendered with.
+    if styles is not None:
+        codes = load_styles(styles, model.config.style_dim).to(dev)
+    elif style_ref:
+        refs = [read_image(p, size, model, dev) for p in style_ref]
+        codes = torch.cat([encode_style(target, r) for r in refs])
+    else:
+        codes = sample_styles(n_styles, model.config.style_dim, seed, dev)
+
+    out.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
+    used_stems: set[str] = set()
+    # With a fixed size, inputs can share a batch; otherwise each keeps its own shape.
+    group = batch_size if size is not None else 1
+    with Progress(TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, disable=not console.is_terminal or len(paths) < 2) as progress:
+        task = progress.add_task("translate", total=len(paths))
+        for start in range(0, len(paths), group):
+            batch_paths, images = [], []
+            for path in paths[start:start + group]:
+                try:
+                    images.append(read_image(path, size, model, dev))
+                    batch_paths.append(path)
+                except DataError as e:
+                    err_console.print(f"[red]failed:[/] {e}", highlight=False)
+                    failed.append(str(path))
+            if images:
+                with autocast(dev, precision):
+                    x = torch.cat(images)
+                    results = translate_images(source, target, x, codes, chunk=max(len(codes), 1) * group)
+                for path, image, row in zip(batch_paths, x, results):
+                    stem = _unique_stem(path.stem, used_stems)
+                    for k, img in enumerate(row):
+                        save_image(img, out / f"{stem}_style{k}.png")
+                    save_image(image_grid([[image, *row]], ["input"] + [f"style {k}" for k in range(len(row))]),
+                               out / f"{stem}_grid.png")
+            progress.advance(task, len(paths[start:start + group]))
+    done = len(paths) - len(failed)
+    console.print(f"translated {done} image(s) {direction} into {len(codes)} style(s) each -> {out}")
+    if failed:
+        raise fail(f"{len(failed)} input(s) could not be read: {', '.join(failed)}")
+
+
+def _unique_stem(stem: str, used: set[str]) -> str:
+    """Inputs from different folders may share a name; never overwrite an earlier input's outputs."""
+    candidate, i = stem, 1
+    while candidate in used:
+        candidate, i = f"{stem}-{i}", i + 1
+    used.add(candidate)
+    return candidate
