@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny configs (dim 8, 32x32) and generated image folders, so the suite runs on a CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from munit_cli.config import ModelConfig, TrainConfig
+from munit_cli.demo import make_shapes_dataset
+
+FIXTURE_DIR = Path(__file__).parent / "fixtures" / "official_small"
+
+TINY_MODEL = ModelConfig(gen_dim=8, style_dim=4, mlp_dim=16, n_res=1, dis_dim=8, dis_n_layer=3, dis_num_scales=2)
+
+
+def tiny_train_config(**changes) -> TrainConfig:
+    values = dict(model=TINY_MODEL, image_size=32, batch_size=2, iterations=3, workers=0,
+                  checkpoint_every=1000, sample_every=1000, log_every=1, n_samples=2, seed=0)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def shapes_root(tmp_path_factory) -> Path:
+    """An AFHQ-style folder: train/{sketch,paint} and test/{sketch,paint} of 32x32 PNGs."""
+    return make_shapes_dataset(tmp_path_factory.mktemp("shapes"), n_train=12, n_test=2, size=32, seed=1)
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory, shapes_root) -> Path:
+    """A real training run of two steps; returns its latest.safetensors."""
+    from munit_cli.train import Trainer, TrainData
+
+    out = tmp_path_factory.mktemp("run") / "runs" / "sketch2paint"
+    config = tiny_train_config(iterations=2)
+    data = TrainData.from_folder(shapes_root, "sketch", "paint", config)
+    result = Trainer(config, data, out, ("sketch", "paint"), device="cpu").fit()
+    return result.checkpoint
