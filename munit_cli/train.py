@@ -91,7 +91,9 @@ class TrainData:
         loaders = []
         for salt, dataset in enumerate(self.datasets):
             stream = EndlessShard(len(dataset), config.seed, ctx.rank, ctx.world_size, start, salt)
+            # An own generator: creating the iterator must not draw from the global RNG (resume equality).
             loaders.append(DataLoader(dataset, batch_size=config.batch_size, sampler=stream, collate_fn=collate,
+                                      generator=torch.Generator().manual_seed(config.seed + salt),
                                       num_workers=config.workers, pin_memory=pin_memory,
                                       persistent_workers=config.workers > 0,
                                       prefetch_factor=4 if config.workers > 0 else None))

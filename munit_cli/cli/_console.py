@@ -15,8 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import MunitError
 from ..train import Callback, FitResult, Trainer
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # never break a path a user may copy
+err_console = Console(stderr=True, soft_wrap=True)
 DEBUG_VARIABLE = "MUNIT_DEBUG"
 
 

@@ -1,0 +1,180 @@
+"""Training: real steps on generated images, resume equality, faults, interruption, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from munit_cli import TrainingError, load_checkpoint
+from munit_cli.callbacks import MetricsLogger, SampleWriter
+from munit_cli.cli import app
+from munit_cli.demo import make_shapes_dataset
+from munit_cli.train import Trainer, TrainData
+
+from .conftest import tiny_train_config
+
+TINY_TOML = """
+image_size = 32
+batch_size = 2
+workers = 0
+n_samples = 2
+log_every = 1
+
+[model]
+gen_dim = 8
+style_dim = 4
+mlp_dim = 16
+n_res = 1
+dis_dim = 8
+dis_n_layer = 3
+dis_num_scales = 2
+"""
+
+
+def _trainer(root, out, resume=False, **changes) -> Trainer:
+    config = tiny_train_config(**changes)
+    data = TrainData.from_folder(root, "sketch", "paint", config)
+    return Trainer(config, data, out, ("sketch", "paint"), device="cpu", resume=resume,
+                   callbacks=[MetricsLogger(out), SampleWriter(out)])
+
+
+def test_three_steps_write_the_expected_files(shapes_root, tmp_path):
+    out = tmp_path / "run"
+    result = _trainer(shapes_root, out, iterations=3, checkpoint_every=2, sample_every=2).fit()
+    assert result.reason == "finished" and result.step == 3
+    names = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert names == ["latest.safetensors", "resume.safetensors", "step-00000002.safetensors",
+                     "step-00000003.safetensors"]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3]
+    for record in records:
+        assert all(torch.isfinite(torch.tensor(v)) for k, v in record.items() if k.startswith(("gen/", "dis/")))
+        assert record["lr"] == pytest.approx(1e-4)
+    assert {"gen/recon_x_a", "gen/adv_b", "dis/total", "it_per_s"} <= set(records[0])
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["index.html", "step-00000002.png",
+                                                                 "step-00000003.png"]
+    index = (out / "samples" / "index.html").read_text()
+    assert index.index("step-00000003.png") < index.index("step-00000002.png")  # newest first
+    grid = Image.open(out / "samples" / "step-00000003.png")
+    assert grid.width > 5 * 32 and grid.height > 4 * 32  # 4 rows of input, recon and 3 styles
+    model = load_checkpoint(out / "checkpoints" / "latest.safetensors")
+    assert model.step == 3 and model.domains == ("sketch", "paint")
+    assert json.loads((out / "run.json").read_text())["source"] == "sketch"
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(out / "checkpoints" / "latest.safetensors").state_dict()
+
+
+def test_resume_gives_identical_weights(shapes_root, tmp_path):
+    straight = tmp_path / "straight"
+    _trainer(shapes_root, straight, iterations=4, ema_decay=0.9).fit()
+    split = tmp_path / "split"
+    _trainer(shapes_root, split, iterations=2, ema_decay=0.9).fit()
+    result = _trainer(shapes_root, split, resume=True, iterations=4, ema_decay=0.9).fit()
+    assert result.step == 4
+    a, b = _weights(straight), _weights(split)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    ema_a = load_checkpoint(straight / "checkpoints" / "latest.safetensors", use_ema=True).state_dict()
+    ema_b = load_checkpoint(split / "checkpoints" / "latest.safetensors", use_ema=True).state_dict()
+    assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
+
+
+def test_bad_and_odd_images_do_not_stop_training(tmp_path):
+    root = make_shapes_dataset(tmp_path / "data", n_train=4, n_test=1, size=32)
+    (root / "train" / "sketch" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    Image.new("RGB", (50, 40), "red").convert("CMYK").save(root / "train" / "paint" / "cmyk.jpg")
+    Image.new("RGBA", (20, 20), (0, 0, 255, 100)).save(root / "train" / "paint" / "small_rgba.png")
+    Image.new("L", (36, 36), 128).convert("P").save(root / "train" / "sketch" / "palette.png")
+    result = _trainer(root, tmp_path / "run", iterations=6, batch_size=2).fit()
+    assert result.reason == "finished" and result.step == 6
+    assert result.bad_images == [str(root / "train" / "sketch" / "corrupt.png")]
+
+
+def test_non_finite_loss_stops_with_clear_message(shapes_root, tmp_path):
+    out = tmp_path / "run"
+    _trainer(shapes_root, out, iterations=2).fit()
+    before = (out / "checkpoints" / "latest.safetensors").read_bytes()
+    trainer = _trainer(shapes_root, out, resume=True, iterations=4)
+    x = torch.full((2, 3, 32, 32), float("nan"))
+    with pytest.raises(TrainingError, match=r"non-finite loss at step 3: gen/\w+ = nan"):
+        trainer.train_step(x, x)
+    assert (out / "checkpoints" / "latest.safetensors").read_bytes() == before
+
+
+def test_sigint_saves_a_checkpoint_and_exits_cleanly(shapes_root, tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_TOML)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "munit_cli", "train", str(shapes_root), "--source", "sketch", "--target", "paint",
+           "--out", str(out), "--config", str(config), "--iterations", "100000", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = out / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, stderr
+    assert "Traceback" not in stderr and "interrupted at step" in stdout
+    model = load_checkpoint(out / "checkpoints" / "latest.safetensors")
+    assert 2 <= model.step < 100000
+    # ... and the run continues from there.
+    result = CliRunner().invoke(app, ["train", "--out", str(out), "--resume", "--iterations", str(model.step + 1),
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(out / "checkpoints" / "latest.safetensors").step == model.step + 1
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(app, ["train", *args, "--device", "cpu"])
+
+
+def test_cli_train_and_errors(shapes_root, tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_TOML)
+    out = tmp_path / "run"
+    ok = _cli(str(shapes_root), "-s", "sketch", "-t", "paint", "--out", str(out), "--config", str(config),
+              "--iterations", "2")
+    assert ok.exit_code == 0, ok.output
+    assert "final checkpoint" in ok.output and "latest.safetensors" in ok.output
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["iterations"] == 2 and saved["model"]["gen_dim"] == 8  # flags and file both applied
+
+    empty = tmp_path / "empty_root"
+    (empty / "sketch").mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(empty / "sketch" / "a.png")
+    (empty / "paint").mkdir()
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text("learning_rate = 3\n")
+    cases = [
+        ((str(tmp_path / "nowhere"), "-s", "a", "-t", "b"), "does not exist"),
+        ((str(shapes_root), "-s", "sketch", "-t", "sketch"), "pick two different domains"),
+        ((str(shapes_root), "-s", "sketch", "-t", "cat"), "domain 'cat' not found in .*domains found: paint, sketch"),
+        ((str(empty), "-s", "sketch", "-t", "paint"), "domain 'paint' has no images"),
+        ((str(shapes_root), "-s", "sketch", "-t", "paint", "--image-size", "30"), "multiple of 4"),
+        ((str(shapes_root), "-s", "sketch", "-t", "paint", "--image-size", "8"), "too small"),
+        ((str(shapes_root), "-s", "sketch", "-t", "paint", "--config", str(bad_toml)), "unknown key.*learning_rate"),
+        ((str(shapes_root), "-s", "sketch", "-t", "paint", "--out", str(out), "--config", str(config)),
+         "already holds a training run; add --resume"),
+        (("--out", str(tmp_path / "fresh"), "--resume"), "give the dataset ROOT"),
+    ]
+    for args, message in cases:
+        result = _cli(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "error:" in result.output and "Traceback" not in result.output, result.output
+        import re
+        assert re.search(message, result.output.replace("\n", " ")), (message, result.output)
+    assert not (tmp_path / "nowhere").exists() and not Path("runs").exists()
