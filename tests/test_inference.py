@@ -1,0 +1,214 @@
+"""translate, style-sample and export through the CLI, on a real (tiny) trained checkpoint."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from munit_cli import load_checkpoint
+from munit_cli.checkpoint import load_styles, save_styles
+from munit_cli.cli import app
+from munit_cli.inference import interpolate_styles, sample_styles, translate
+
+
+def run(*args: str, cwd: Path | None = None):
+    if cwd is None:
+        return CliRunner().invoke(app, list(args))
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, list(args))
+    finally:
+        os.chdir(old)
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+@pytest.fixture
+def inputs(shapes_root) -> Path:
+    return shapes_root / "test" / "sketch"
+
+
+def test_translate_files_and_folders(trained_checkpoint, inputs, tmp_path):
+    out = tmp_path / "out"
+    single = next(inputs.iterdir())
+    result = run("translate", str(inputs), str(single), "-n", "3", "--checkpoint", str(trained_checkpoint),
+                 "--out", str(out), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    stems = sorted(p.stem for p in inputs.iterdir())
+    # The single file repeats one from the folder: its outputs get a -1 suffix instead of overwriting.
+    expected = {f"{s}_style{k}.png" for s in stems for k in range(3)} | {f"{s}_grid.png" for s in stems}
+    expected |= {f"{single.stem}-1_style{k}.png" for k in range(3)} | {f"{single.stem}-1_grid.png"}
+    assert set(names) == expected
+    assert pixels(out / f"{stems[0]}_style0.png").shape == (32, 32, 3)  # the training size
+    assert pixels(out / f"{stems[0]}_grid.png").shape[1] > 4 * 32
+
+
+def test_same_seed_same_pixels_and_styles_differ(trained_checkpoint, inputs, tmp_path):
+    outs = []
+    for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
+        result = run("translate", str(inputs), "-n", "2", "--seed", seed, "--checkpoint", str(trained_checkpoint),
+                     "--out", str(tmp_path / name), "--device", "cpu")
+        assert result.exit_code == 0, result.output
+        outs.append(tmp_path / name)
+    stem = sorted(p.stem for p in inputs.iterdir())[0]
+    same = [pixels(o / f"{stem}_style0.png") for o in outs]
+    assert np.array_equal(same[0], same[1])
+    assert not np.array_equal(same[0], same[2])
+
+
+def test_translate_batches_all_styles_together_matches_one_by_one(trained_checkpoint):
+    model = load_checkpoint(trained_checkpoint)
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    styles = sample_styles(5, model.config.style_dim, seed=1)
+    batched = translate(model.gen_a, model.gen_b, x, styles, chunk=4)
+    with torch.no_grad():
+        for i in range(3):
+            for k in range(5):
+                one = model.gen_b.decode(model.gen_a.enc_content(x[i:i + 1]), styles[k:k + 1])
+                torch.testing.assert_close(batched[i, k], one[0], atol=1e-5, rtol=1e-5)
+
+
+def test_style_ref_is_deterministic_and_differs_from_random(trained_checkpoint, inputs, shapes_root, tmp_path):
+    ref = next((shapes_root / "test" / "paint").iterdir())
+    args = ["--checkpoint", str(trained_checkpoint), "--device", "cpu"]
+    for name in ("r1", "r2"):
+        assert run("translate", str(inputs), "--style-ref", str(ref), "--out", str(tmp_path / name), *args).exit_code == 0
+    assert run("translate", str(inputs), "-n", "1", "--out", str(tmp_path / "rand"), *args).exit_code == 0
+    stem = sorted(p.stem for p in inputs.iterdir())[0]
+    r1, r2, rand = (pixels(tmp_path / n / f"{stem}_style0.png") for n in ("r1", "r2", "rand"))
+    assert np.array_equal(r1, r2) and not np.array_equal(r1, rand)
+    assert not (tmp_path / "r1" / f"{stem}_style1.png").exists()  # one reference, one style
+
+
+def test_saved_styles_are_reused(trained_checkpoint, inputs, tmp_path):
+    styles_file = tmp_path / "styles.safetensors"
+    grid = tmp_path / "grid.png"
+    content = sorted(inputs.iterdir())[:1]
+    result = run("style-sample", "--content", str(content[0]), "-n", "3", "--seed", "5", "--save-styles",
+                 str(styles_file), "--out", str(grid), "--checkpoint", str(trained_checkpoint), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert grid.exists() and load_styles(styles_file, 4).shape == (3, 4)
+    a = run("translate", str(content[0]), "--styles", str(styles_file), "--out", str(tmp_path / "a"),
+            "--checkpoint", str(trained_checkpoint), "--device", "cpu")
+    b = run("translate", str(content[0]), "-n", "3", "--seed", "5", "--out", str(tmp_path / "b"),
+            "--checkpoint", str(trained_checkpoint), "--device", "cpu")
+    assert a.exit_code == 0 and b.exit_code == 0
+    for k in range(3):  # saved styles reproduce the styles that seed drew
+        name = f"{content[0].stem}_style{k}.png"
+        assert np.array_equal(pixels(tmp_path / "a" / name), pixels(tmp_path / "b" / name))
+
+
+def test_interpolation_endpoints_are_the_two_styles(trained_checkpoint):
+    model = load_checkpoint(trained_checkpoint)
+    s0, s1 = sample_styles(2, model.config.style_dim, seed=3)
+    walk = interpolate_styles(s0, s1, 5)
+    assert torch.equal(walk[0], s0) and torch.equal(walk[-1], s1)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    walked = translate(model.gen_a, model.gen_b, x, walk)
+    ends = translate(model.gen_a, model.gen_b, x, torch.stack([s0, s1]))
+    torch.testing.assert_close(walked[:, [0, -1]], ends)
+
+
+def test_style_sample_defaults_and_interpolate_cli(trained_checkpoint, shapes_root, tmp_path):
+    ref = next((shapes_root / "test" / "paint").iterdir())
+    out = tmp_path / "walk.png"
+    # No --content: the run's held-out source images, found through the run folder.
+    result = run("style-sample", "--interpolate", "3", str(ref), "--steps", "4", "--out", str(out),
+                 "--checkpoint", str(trained_checkpoint), "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    img = Image.open(out)
+    assert img.width > 5 * 32 and img.height > 2 * 32  # content + 4 steps, 2 held-out rows
+
+
+def test_newest_run_is_found_from_the_current_folder(trained_checkpoint, inputs, tmp_path):
+    project = trained_checkpoint.parents[3]  # the folder holding runs/
+    result = run("translate", str(next(inputs.iterdir())), "-n", "1", "--out", str(tmp_path / "o"),
+                 "--device", "cpu", cwd=project)
+    assert result.exit_code == 0, result.output
+    assert "using checkpoint" in result.output
+    empty = run("translate", str(next(inputs.iterdir())), cwd=tmp_path)
+    assert empty.exit_code == 1 and "no trained model found" in empty.output and "munit train" in empty.output
+
+
+def test_export_bundle_round_trip(trained_checkpoint, inputs, tmp_path):
+    bundle = tmp_path / "bundle.safetensors"
+    result = run("export", "--checkpoint", str(trained_checkpoint), "-o", str(bundle))
+    assert result.exit_code == 0, result.output
+    assert "MiB" in result.output
+    assert bundle.stat().st_size < trained_checkpoint.stat().st_size  # no discriminators
+    for name, ckpt in (("from_train", trained_checkpoint), ("from_bundle", bundle)):
+        assert run("translate", str(inputs), "-n", "2", "--out", str(tmp_path / name), "--checkpoint", str(ckpt),
+                   "--device", "cpu").exit_code == 0
+    for f in (tmp_path / "from_train").iterdir():
+        assert np.array_equal(pixels(f), pixels(tmp_path / "from_bundle" / f.name)), f.name
+    half = tmp_path / "half.safetensors"
+    assert run("export", "--checkpoint", str(trained_checkpoint), "-o", str(half), "--half").exit_code == 0
+    assert half.stat().st_size < 0.6 * bundle.stat().st_size
+    assert run("style-sample", "-n", "2", "--checkpoint", str(half), "--content", str(next(inputs.iterdir())),
+               "--out", str(tmp_path / "h.png")).exit_code == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+def test_export_onnx_matches_pytorch(trained_checkpoint, tmp_path):
+    result = run("export", "--format", "onnx", "--checkpoint", str(trained_checkpoint), "-o", str(tmp_path / "m"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m.translate.onnx").exists() and (tmp_path / "m.style.onnx").exists()
+    import onnxruntime as ort
+    model = load_checkpoint(trained_checkpoint)
+    session = ort.InferenceSession(str(tmp_path / "m.translate.onnx"), providers=["CPUExecutionProvider"])
+    x = torch.rand(2, 3, 40, 48) * 2 - 1  # a batch and size the export never saw
+    s = torch.randn(2, model.config.style_dim)
+    got = session.run(["translated"], {"image": x.numpy(), "style": s.numpy()})[0]
+    with torch.no_grad():
+        want = model.gen_b.decode(model.gen_a.enc_content(x), s)
+    assert np.abs(got - want.numpy()).max() < 1e-4
+
+
+def test_bad_inputs_give_clear_errors(trained_checkpoint, inputs, tmp_path):
+    ckpt = ["--checkpoint", str(trained_checkpoint), "--device", "cpu"]
+    corrupt_img = tmp_path / "corrupt.png"
+    corrupt_img.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    corrupt_ckpt = tmp_path / "corrupt.safetensors"
+    corrupt_ckpt.write_bytes(trained_checkpoint.read_bytes()[:1000])
+    wrong_styles = tmp_path / "wrong.safetensors"
+    save_styles(torch.zeros(2, 9), wrong_styles)
+    cases = [
+        (["translate", str(tmp_path / "missing.png"), *ckpt], "missing.png: no such image file"),
+        (["translate", str(inputs), "--direction", "dog2cat", *ckpt], "unknown direction 'dog2cat'"),
+        (["translate", str(inputs), "--styles", str(wrong_styles), *ckpt], "dimension (9,)"),
+        (["translate", str(inputs), "--checkpoint", str(corrupt_ckpt)], "truncated or corrupt"),
+        (["style-sample", "--interpolate", "1", "nope.png", *ckpt], "neither a seed"),
+        (["export", "--format", "tflite", *ckpt], "--format must be one of"),
+    ]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "error:" in result.output and message in result.output, result.output
+        assert "Traceback" not in result.output
+    # A corrupt input among good ones: the others are written, then a non-zero exit names it.
+    out = tmp_path / "mixed"
+    result = run("translate", str(corrupt_img), str(inputs), "-n", "1", "--out", str(out), *ckpt)
+    assert result.exit_code == 1 and "corrupt.png" in result.output
+    assert len(list(out.glob("*_style0.png"))) == len(list(inputs.iterdir()))
+
+
+def test_info_and_help(trained_checkpoint):
+    result = run("info", str(trained_checkpoint))
+    assert result.exit_code == 0, result.output
+    for text in ("sketch", "paint", "step", "params gen_a", "config gen_dim", "MiB"):
+        assert text in result.output
+    assert run("info", "missing.safetensors").exit_code == 1
+    for command in ("train", "translate", "style-sample", "export", "info", "import-official", "demo"):
+        assert run(command, "--help").exit_code == 0
+    assert "munit-cli" in run("--version").output
