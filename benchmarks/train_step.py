@@ -1,0 +1,147 @@
+"""Seconds per training iteration: the released recipe vs. munit-cli's training step.
+
+The released recipe, written with our modules: discriminator step then generator step, each
+encoding and decoding anew, one call per image batch, float32, eager, batch 1, the discriminators
+not frozen during the generator step. Ours: the Trainer's step (generator step first, its
+translations reused detached by the discriminator step, discriminators frozen during the
+generator step, reconstruction and translation decoded in one batch per decoder, fakes and
+reals scored in one batch), in fp32, bf16 and with channels_last.
+
+Each (variant, size) runs in a fresh subprocess so peak memory (max RSS on the CPU,
+max_memory_allocated on CUDA) belongs to that variant alone.
+
+    python benchmarks/train_step.py                      # CPU, 128 and 256, default model
+    python benchmarks/train_step.py --device cuda --iters 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from munit_cli.config import LossWeights, ModelConfig, TrainConfig
+from munit_cli.losses import adversarial_discriminator_loss, adversarial_generator_loss, l1
+from munit_cli.train import Trainer
+
+VARIANTS = {
+    "released-fp32": dict(precision="fp32"),
+    "ours-fp32": dict(precision="fp32"),
+    "ours-fp32-channels-last": dict(precision="fp32", channels_last=True),
+    "ours-bf16": dict(precision="bf16"),
+    "ours-bf16-channels-last": dict(precision="bf16", channels_last=True),
+    "ours-bf16-compile": dict(precision="bf16", compile=True),
+}
+DEFAULT_VARIANTS = ["released-fp32", "ours-fp32", "ours-bf16", "ours-bf16-channels-last"]
+
+
+def released_iteration(trainer: Trainer, x_a: torch.Tensor, x_b: torch.Tensor) -> None:
+    """One iteration as the released trainer does it: dis_update, then gen_update, call by call."""
+    model, w = trainer.model, trainer.config.loss
+    gen_a, gen_b, dis_a, dis_b = model.gen_a, model.gen_b, model.dis_a, model.dis_b
+    style_dim = model.config.style_dim
+
+    def randn():
+        return torch.randn(1, style_dim, device=x_a.device)
+
+    # dis_update: translate with fresh styles (graph kept, as released), score fakes and reals.
+    s_a, s_b = randn(), randn()
+    c_a, _ = gen_a.encode(x_a)
+    c_b, _ = gen_b.encode(x_b)
+    x_ba, x_ab = gen_a.decode(c_b, s_a), gen_b.decode(c_a, s_b)
+    loss_dis = w.gan_w * (adversarial_discriminator_loss(dis_a(x_ba.detach()), dis_a(x_a), "lsgan")
+                          + adversarial_discriminator_loss(dis_b(x_ab.detach()), dis_b(x_b), "lsgan"))
+    trainer.opt_dis.zero_grad()
+    loss_dis.backward()
+    trainer.opt_dis.step()
+
+    # gen_update: new styles, encode, decode within and across, encode again; D is not frozen.
+    s_a, s_b = randn(), randn()
+    c_a, s_a_prime = gen_a.encode(x_a)
+    c_b, s_b_prime = gen_b.encode(x_b)
+    x_a_recon, x_b_recon = gen_a.decode(c_a, s_a_prime), gen_b.decode(c_b, s_b_prime)
+    x_ba, x_ab = gen_a.decode(c_b, s_a), gen_b.decode(c_a, s_b)
+    c_b_recon, s_a_recon = gen_a.encode(x_ba)
+    c_a_recon, s_b_recon = gen_b.encode(x_ab)
+    loss_gen = (w.gan_w * (adversarial_generator_loss(dis_a(x_ba), "lsgan")
+                           + adversarial_generator_loss(dis_b(x_ab), "lsgan"))
+                + w.recon_x_w * (l1(x_a_recon, x_a) + l1(x_b_recon, x_b))
+                + w.recon_s_w * (l1(s_a_recon, s_a) + l1(s_b_recon, s_b))
+                + w.recon_c_w * (l1(c_a_recon, c_a) + l1(c_b_recon, c_b)))
+    trainer.opt_gen.zero_grad()
+    loss_gen.backward()
+    trainer.opt_gen.step()
+
+
+def measure(variant: str, size: int, device: str, iters: int, warmup: int) -> dict:
+    torch.manual_seed(0)
+    config = TrainConfig(model=ModelConfig(), loss=LossWeights(), image_size=size, batch_size=1,
+                         **VARIANTS[variant])
+    trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device=device)
+    dev = trainer.device
+    x_a, x_b = (torch.rand(1, 3, size, size, device=dev) * 2 - 1 for _ in range(2))
+    if config.channels_last:
+        x_a, x_b = (x.contiguous(memory_format=torch.channels_last) for x in (x_a, x_b))
+    step = (lambda: released_iteration(trainer, x_a, x_b)) if variant.startswith("released") \
+        else (lambda: trainer.train_step(x_a, x_b))
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(warmup):
+        step()
+    sync()
+    with FlopCounterMode(display=False) as counter:
+        step()
+    flops = counter.get_total_flops()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    sync()
+    start = time.perf_counter()
+    for _ in range(iters):
+        step()
+    sync()
+    seconds = (time.perf_counter() - start) / iters
+    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    return {"variant": variant, "size": size, "device": str(dev), "s_per_it": seconds,
+            "gflop_per_it": flops / 1e9, "gflop_s": flops / 1e9 / seconds, "peak_mib": peak / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--one", nargs=2, metavar=("VARIANT", "SIZE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:  # child process: one measurement, printed as JSON
+        print(json.dumps(measure(args.one[0], int(args.one[1]), args.device, args.iters, args.warmup)))
+        return
+
+    print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
+          f"default model (gen 15.0M, dis 8.3M params), batch 1, {args.iters} timed iterations after "
+          f"{args.warmup} warm-up")
+    print(f"{'variant':26} {'size':>5} {'s/it':>8} {'GFLOP/it':>9} {'GFLOP/s':>8} {'peak MiB':>9} {'speed-up':>9}")
+    for size in args.sizes:
+        baseline = None
+        for variant in args.variants:
+            cmd = [sys.executable, __file__, "--one", variant, str(size), "--device", args.device,
+                   "--iters", str(args.iters), "--warmup", str(args.warmup)]
+            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            baseline = baseline or r["s_per_it"]
+            print(f"{variant:26} {size:5d} {r['s_per_it']:8.3f} {r['gflop_per_it']:9.1f} {r['gflop_s']:8.1f} "
+                  f"{r['peak_mib']:9.0f} {baseline / r['s_per_it']:8.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
