@@ -1,0 +1,94 @@
+"""Seconds to translate one 256x256 image into 8 styles with the default model.
+
+The released test recipe, written with our modules: encode once, then decode one style at a
+time, float32, eager. Ours: `munit_cli.inference.translate` (the content repeated and all styles
+decoded in one batch), in float32 and under bf16 autocast, and the exported ONNX graph run by
+ONNX Runtime (when the onnx extra is installed).
+
+    python benchmarks/translate.py
+    python benchmarks/translate.py --device cuda --repeats 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from munit_cli import MUNIT, ModelConfig
+from munit_cli.inference import sample_styles, translate
+
+
+def timed(fn, repeats: int, warmup: int, sync) -> float:
+    for _ in range(warmup):
+        fn()
+    sync()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    sync()
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--n-styles", type=int, default=8)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--no-onnx", action="store_true")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = MUNIT(ModelConfig(), discriminators=False).to(device).eval()
+    x = torch.rand(1, 3, args.size, args.size, device=device) * 2 - 1
+    styles = sample_styles(args.n_styles, model.config.style_dim, seed=0, device=device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    @torch.no_grad()
+    def released():
+        content = model.gen_a.enc_content(x)
+        return [model.gen_b.decode(content, styles[k:k + 1]) for k in range(len(styles))]
+
+    def ours(dtype: torch.dtype):
+        def run():
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                return translate(model.gen_a, model.gen_b, x, styles)
+        return run
+
+    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, default model, "
+          f"one {args.size}x{args.size} image into {args.n_styles} styles, {args.repeats} timed runs after "
+          f"{args.warmup} warm-up")
+    rows = [("released (loop, fp32)", timed(released, args.repeats, args.warmup, sync)),
+            ("ours (batched, fp32)", timed(ours(torch.float32), args.repeats, args.warmup, sync)),
+            ("ours (batched, bf16)", timed(ours(torch.bfloat16), args.repeats, args.warmup, sync))]
+    if not args.no_onnx and device.type == "cpu":
+        try:
+            import onnxruntime as ort
+
+            from munit_cli.export import export_onnx
+        except ImportError:
+            print("(onnxruntime not installed: skipping the ONNX Runtime row)")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                exported = export_onnx(model, Path(tmp) / "m", "A2B")
+                session = ort.InferenceSession(str(exported.translate_path), providers=["CPUExecutionProvider"])
+                feed = {"image": x.repeat(len(styles), 1, 1, 1).numpy(), "style": styles.numpy()}
+                rows.append(("onnxruntime (batched, fp32)",
+                             timed(lambda: session.run(None, feed), args.repeats, args.warmup, sync)))
+    baseline = rows[0][1]
+    print(f"{'path':30} {'s/image':>8} {'speed-up':>9}")
+    for name, seconds in rows:
+        print(f"{name:30} {seconds:8.3f} {baseline / seconds:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
