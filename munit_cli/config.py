@@ -52,7 +52,7 @@ class ModelConfig:
     dis_activation: str = "lrelu" # discriminator activation
     gan_type: str = "lsgan"       # adversarial loss: lsgan, nsgan or hinge
 
-    def validate(self) -> "ModelConfig":
+    def validate(self) -> ModelConfig:
         _check_positive(self, "input_channels", "gen_dim", "style_dim", "mlp_dim", "n_downsample",
                         "n_res", "style_n_downsample", "dis_dim", "dis_n_layer", "dis_num_scales")
         if self.style_n_downsample < 2:
@@ -96,7 +96,7 @@ class LossWeights:
     recon_x_cyc_w: float = 0.0  # explicit cycle consistency (10 in summer2winter/cityscapes)
     vgg_w: float = 0.0          # domain-invariant perceptual loss (VGG16 relu5_3)
 
-    def validate(self) -> "LossWeights":
+    def validate(self) -> LossWeights:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
@@ -132,7 +132,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         self.model.validate()
         self.loss.validate()
         _check_positive(self, "image_size", "batch_size", "iterations", "lr_step",

@@ -6,7 +6,7 @@ onto ours key for key (see ``checkpoint.import_official``).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -12,7 +12,7 @@ Generator terms, for images x_a, x_b and random styles s_a, s_b ~ N(0, I):
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -15,10 +15,9 @@ import json
 import os
 import shutil
 import signal
-import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -26,12 +25,20 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from . import distributed
-from .checkpoint import (EMA_PREFIX, KIND_RESUME, STATE_PREFIX, atomic_save, build_metadata, load_weights,
-                         read_safetensors, save_checkpoint)
+from .checkpoint import (
+    EMA_PREFIX,
+    KIND_RESUME,
+    STATE_PREFIX,
+    atomic_save,
+    build_metadata,
+    load_weights,
+    read_safetensors,
+    save_checkpoint,
+)
 from .config import TrainConfig, to_dict, train_config_from_dict
 from .data import DomainDataset, EndlessShard, collate, find_domain, find_images, held_out_batch
 from .errors import CheckpointError, ConfigError, TrainingError
-from .losses import discriminator_losses, discriminator_losses_on, generator_losses
+from .losses import discriminator_losses_on, generator_losses
 from .model import MUNIT
 
 RUN_FILE = "run.json"  # the data root and domains, so --resume and style-sample can find the data
@@ -74,7 +81,7 @@ class TrainData:
     domains: tuple[str, str]
 
     @classmethod
-    def from_folder(cls, root: str | Path, source: str, target: str, config: TrainConfig) -> "TrainData":
+    def from_folder(cls, root: str | Path, source: str, target: str, config: TrainConfig) -> TrainData:
         if source == target:
             raise ConfigError(f"--source and --target are both {source!r}; pick two different domains")
         datasets, samples = [], []
@@ -136,11 +143,11 @@ class DiscriminatorObjective(nn.Module):
 class Callback:
     """Hooks the loop calls on the main process. Override what you need."""
 
-    def on_start(self, trainer: "Trainer") -> None: ...
-    def on_step(self, trainer: "Trainer", losses: dict[str, float]) -> None: ...
-    def on_bad_image(self, trainer: "Trainer", path: str) -> None: ...
-    def on_checkpoint(self, trainer: "Trainer", path: Path) -> None: ...
-    def on_end(self, trainer: "Trainer", result: "FitResult") -> None: ...
+    def on_start(self, trainer: Trainer) -> None: ...
+    def on_step(self, trainer: Trainer, losses: dict[str, float]) -> None: ...
+    def on_bad_image(self, trainer: Trainer, path: str) -> None: ...
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
+    def on_end(self, trainer: Trainer, result: FitResult) -> None: ...
 
 
 @dataclass

@@ -37,7 +37,7 @@ def shapes_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory, shapes_root) -> Path:
     """A real training run of two steps; returns its latest.safetensors."""
-    from munit_cli.train import Trainer, TrainData
+    from munit_cli.train import TrainData, Trainer
 
     out = tmp_path_factory.mktemp("run") / "runs" / "sketch2paint"
     config = tiny_train_config(iterations=2)

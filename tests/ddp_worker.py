@@ -9,8 +9,7 @@ import torch.distributed as dist
 from safetensors.torch import save_file
 
 from munit_cli.callbacks import MetricsLogger
-from munit_cli.train import Trainer, TrainData
-
+from munit_cli.train import TrainData, Trainer
 from tests.conftest import tiny_train_config
 
 root, out, iterations = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])

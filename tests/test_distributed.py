@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from munit_cli import load_checkpoint
-from munit_cli.train import Trainer, TrainData
+from munit_cli.train import TrainData, Trainer
 
 from .conftest import tiny_train_config
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from munit_cli import TrainingError, load_checkpoint
 from munit_cli.callbacks import MetricsLogger, SampleWriter
 from munit_cli.cli import app
 from munit_cli.demo import make_shapes_dataset
-from munit_cli.train import Trainer, TrainData
+from munit_cli.train import TrainData, Trainer
 
 from .conftest import tiny_train_config
 

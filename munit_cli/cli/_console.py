@@ -6,7 +6,7 @@ import functools
 import os
 import signal
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import typer
 from rich.console import Console

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..errors import CheckpointError
 
-CheckpointOpt = Annotated[Optional[Path], typer.Option(
+CheckpointOpt = Annotated[Path | None, typer.Option(
     "--checkpoint", "-c", help="A training checkpoint or exported bundle (.safetensors). "
     "Default: the newest runs/*/checkpoints/latest.safetensors below the current folder.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed for the sampled styles.")]
-ImageSizeOpt = Annotated[Optional[int], typer.Option(
+ImageSizeOpt = Annotated[int | None, typer.Option(
     help="Resize the shorter side to this and centre-crop a square. Default: the training size.")]
-DirectionOpt = Annotated[Optional[str], typer.Option(
+DirectionOpt = Annotated[str | None, typer.Option(
     help="A2B or B2A, or by domain names such as dog2cat. Default: source to target (A2B).")]
 
 

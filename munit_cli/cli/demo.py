@@ -13,7 +13,7 @@ from ..config import ModelConfig, TrainConfig
 from ..data import image_grid, save_image
 from ..demo import DOMAINS, make_shapes_dataset
 from ..inference import sample_styles, translate
-from ..train import Trainer, TrainData
+from ..train import TrainData, Trainer
 from ._console import ConsoleProgress, console
 from ._options import DeviceOpt
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ from ._console import console
 def import_official(
     gen_pt: Annotated[Path, typer.Argument(help="The released generator file, gen_XXXXXXXX.pt.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the .safetensors checkpoint.")],
-    dis: Annotated[Optional[Path], typer.Option("--dis", help="The released discriminator file, dis_XXXXXXXX.pt.")] = None,
+    dis: Annotated[Path | None, typer.Option("--dis", help="The released discriminator file, dis_XXXXXXXX.pt.")] = None,
     domains: Annotated[str, typer.Option(help="Names of domains a and b, comma-separated.")] = "a,b",
     padding: Annotated[str, typer.Option(help="Padding the model was trained with (not stored in the .pt).")] = "reflect",
     activation: Annotated[str, typer.Option(help="Generator activation (not stored in the .pt).")] = "relu",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import torch
 import typer
@@ -52,14 +52,14 @@ def _style_from(spec: str, model: MUNIT, target, size: int | None, device: torch
 
 
 def style_sample(
-    content: Annotated[Optional[list[Path]], typer.Option(
+    content: Annotated[list[Path] | None, typer.Option(
         help="Content images (rows). Default: held-out images of the run's source domain.")] = None,
     n_styles: Annotated[int, typer.Option("--n-styles", "-n", help="Random styles (columns).")] = 8,
     seed: SeedOpt = 0,
-    interpolate: Annotated[Optional[tuple[str, str]], typer.Option(
+    interpolate: Annotated[tuple[str, str] | None, typer.Option(
         help="Walk from style A to style B; each is a seed or a reference image.", show_default=False)] = None,
     steps: Annotated[int, typer.Option(help="Styles along the --interpolate walk, both ends included.")] = 8,
-    save_styles_to: Annotated[Optional[Path], typer.Option("--save-styles", help=
+    save_styles_to: Annotated[Path | None, typer.Option("--save-styles", help=
                               "Also write the styles used, for `munit translate --styles`.")] = None,
     direction: DirectionOpt = None,
     out: Annotated[Path, typer.Option(help="Output image.")] = Path("style-sample.png"),

@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -14,7 +14,7 @@ from .. import distributed
 from ..callbacks import MetricsLogger, SampleWriter
 from ..config import PRECISIONS, TrainConfig, replace, to_dict, train_config_from_dict
 from ..errors import ConfigError
-from ..train import RUN_FILE, FitResult, Trainer, TrainData, saved_train_config
+from ..train import RUN_FILE, FitResult, TrainData, Trainer, saved_train_config
 from ._console import ConsoleProgress, console
 from ._options import DeviceOpt
 
@@ -61,24 +61,24 @@ def _run_info(out: Path, root: Path | None, source: str | None, target: str | No
 
 
 def train(
-    root: Annotated[Optional[Path], typer.Argument(
+    root: Annotated[Path | None, typer.Argument(
         help="Dataset folder: ROOT/train/<domain> (AFHQ layout, held-out ROOT/test or ROOT/val) or ROOT/<domain>.",
         show_default=False)] = None,
-    source: Annotated[Optional[str], typer.Option("--source", "-s", help="Domain A (translate from).")] = None,
-    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Domain B (translate to).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run folder. Default: runs/<source>2<target>.")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="Training crop size (multiple of 4). [default: 256]")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Images per domain per step, per process. [default: 1]")] = None,
-    iterations: Annotated[Optional[int], typer.Option(help="Training iterations. [default: 1000000]")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed. [default: 0]")] = None,
+    source: Annotated[str | None, typer.Option("--source", "-s", help="Domain A (translate from).")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="Domain B (translate to).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder. Default: runs/<source>2<target>.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Training crop size (multiple of 4). [default: 256]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per domain per step, per process. [default: 1]")] = None,
+    iterations: Annotated[int | None, typer.Option(help="Training iterations. [default: 1000000]")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed. [default: 0]")] = None,
     device: DeviceOpt = "auto",
-    precision: Annotated[Optional[str], typer.Option(help=f"{', '.join(PRECISIONS)}. [default: fp32]")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Data-loading processes. [default: 2]")] = None,
-    checkpoint_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints. [default: 10000]")] = None,
-    sample_every: Annotated[Optional[int], typer.Option(help="Steps between sample grids. [default: 1000]")] = None,
-    compile: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the training step.")] = None,
+    precision: Annotated[str | None, typer.Option(help=f"{', '.join(PRECISIONS)}. [default: fp32]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Data-loading processes. [default: 2]")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints. [default: 10000]")] = None,
+    sample_every: Annotated[int | None, typer.Option(help="Steps between sample grids. [default: 1000]")] = None,
+    compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the training step.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest state.")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file with any TrainConfig setting "
+    config: Annotated[Path | None, typer.Option("--config", help="TOML file with any TrainConfig setting "
                                                    "([model] and [loss] tables for the model and loss weights).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the data and print the resolved config, then stop.")] = False,
 ) -> None:

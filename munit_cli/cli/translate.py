@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import torch
 import typer
@@ -13,7 +13,8 @@ from ..checkpoint import load_styles
 from ..config import PRECISIONS
 from ..data import image_grid, save_image
 from ..errors import ConfigError, DataError
-from ..inference import encode_style, sample_styles, translate as translate_images
+from ..inference import encode_style, sample_styles
+from ..inference import translate as translate_images
 from ._console import console, err_console, fail
 from ._inference import autocast, default_image_size, expand_inputs, load_model, model_device, read_image
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, SeedOpt
@@ -24,9 +25,9 @@ def translate(
                                                  show_default=False)],
     n_styles: Annotated[int, typer.Option("--n-styles", "-n", help="Random styles per input.")] = 8,
     seed: SeedOpt = 0,
-    style_ref: Annotated[Optional[list[Path]], typer.Option(
+    style_ref: Annotated[list[Path] | None, typer.Option(
         help="Reference image(s) of the target domain: use their styles instead of random ones.")] = None,
-    styles: Annotated[Optional[Path], typer.Option(
+    styles: Annotated[Path | None, typer.Option(
         help="Style codes saved by `munit style-sample --save-styles` (same styles for every input).")] = None,
     direction: DirectionOpt = None,
     image_size: ImageSizeOpt = None,
