@@ -2,10 +2,11 @@
 
 The released recipe, written with our modules: discriminator step then generator step, each
 encoding and decoding anew, one call per image batch, float32, eager, batch 1, the discriminators
-not frozen during the generator step. Ours: the Trainer's step (generator step first, its
-translations reused detached by the discriminator step, discriminators frozen during the
-generator step, reconstruction and translation decoded in one batch per decoder, fakes and
-reals scored in one batch), in fp32, bf16 and with channels_last.
+not frozen during the generator step, each decoder upsampling then convolving at full size.
+Ours: the Trainer's step (generator step first, its translations reused detached by the
+discriminator step, discriminators frozen during the generator step, reconstruction and
+translation decoded in one batch per decoder, fakes and reals scored in one batch, upsampling
+convolutions computed at the low resolution, fused Adam), in fp32, bf16 and with channels_last.
 
 Each (variant, size) runs in a fresh subprocess so peak memory (max RSS on the CPU,
 max_memory_allocated on CUDA) belongs to that variant alone.
@@ -84,6 +85,8 @@ def measure(variant: str, size: int, device: str, iters: int, warmup: int) -> di
     config = TrainConfig(model=ModelConfig(), loss=LossWeights(), image_size=size, batch_size=1,
                          **VARIANTS[variant])
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device=device)
+    if variant.startswith("released"):  # the released decoder: upsample, then a 5x5 conv at full size
+        trainer.model.gen_a.dec.fast_upsample = trainer.model.gen_b.dec.fast_upsample = False
     dev = trainer.device
     x_a, x_b = (torch.rand(1, 3, size, size, device=dev) * 2 - 1 for _ in range(2))
     if config.channels_last:

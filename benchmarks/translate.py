@@ -1,9 +1,10 @@
 """Seconds to translate one 256x256 image into 8 styles with the default model.
 
 The released test recipe, written with our modules: encode once, then decode one style at a
-time, float32, eager. Ours: `munit_cli.inference.translate` (the content repeated and all styles
-decoded in one batch), in float32 and under bf16 autocast, and the exported ONNX graph run by
-ONNX Runtime (when the onnx extra is installed).
+time, float32, eager, each decoder upsampling then convolving at full size. Ours:
+`munit_cli.inference.translate` (upsampling convolutions computed at the low resolution, styles
+decoded in batches), in float32 and under bf16 autocast, and the exported ONNX graph run by ONNX
+Runtime (when the onnx extra is installed).
 
     python benchmarks/translate.py
     python benchmarks/translate.py --device cuda --repeats 20
@@ -55,8 +56,11 @@ def main() -> None:
 
     @torch.no_grad()
     def released():
+        model.gen_b.dec.fast_upsample = False  # the released decoder: upsample, then a full-size conv
         content = model.gen_a.enc_content(x)
-        return [model.gen_b.decode(content, styles[k:k + 1]) for k in range(len(styles))]
+        out = [model.gen_b.decode(content, styles[k:k + 1]) for k in range(len(styles))]
+        model.gen_b.dec.fast_upsample = True
+        return out
 
     def ours(dtype: torch.dtype):
         def run():

@@ -100,6 +100,10 @@ class ConvBlock(nn.Module):
         x = self.norm(x, *adain) if self.is_adain else self.norm(x)
         return self.activation(x)
 
+    def forward_upsampled(self, x: torch.Tensor) -> torch.Tensor:
+        """This block applied to ``nearest_upsample_2x(x)``, computed at the low resolution."""
+        return self.activation(self.norm(upsample_conv5x5(x, self.conv)))
+
 
 class ResBlock(nn.Module):
     """Two 3x3 convolution blocks (the second without activation) added to the input."""
@@ -144,3 +148,48 @@ class LinearBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activation(self.fc(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Nearest 2x upsampling followed by a 5x5 convolution, computed at the low resolution.
+#
+# After a nearest 2x upsampling, output pixel 2m+p of a 5-tap convolution only ever reads input
+# pixels m-1, m and m+1: the five taps fold into three (tap groups below, per output phase p).
+# So the pair equals one 3x3 convolution with 4x the output channels (one set per output phase)
+# followed by a pixel shuffle: 36 instead of 100 multiply-adds per output pixel and channel pair,
+# and no 4x-sized upsampled tensor. Zero and replicate padding carry over exactly to the low
+# resolution; reflection padding differs in the outermost output row and column only, which are
+# recomputed the plain way from a thin strip.
+
+_TAP_GROUPS = {0: ((0, 1), (2, 3), (4,)), 1: ((0,), (1, 2), (3, 4))}  # phase -> taps of rows m-1, m, m+1
+_FOLD = torch.zeros(2, 3, 5)
+for _phase, _groups in _TAP_GROUPS.items():
+    for _offset, _taps in enumerate(_groups):
+        _FOLD[_phase, _offset, list(_taps)] = 1.0
+_LOW_RES_PADDING = {"zeros": "constant", "replicate": "replicate", "reflect": "replicate"}
+
+
+def upsample_conv5x5(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(nearest_upsample_2x(x))`` for a 5x5, stride-1, padding-2 convolution, about 2.8x cheaper."""
+    weight, bias = conv.weight, conv.bias
+    fold = _FOLD.to(device=weight.device, dtype=weight.dtype)
+    # [out, in, 5, 5] -> [out, phase_y, phase_x, in, 3, 3] -> [out * 4, in, 3, 3] (pixel-shuffle order)
+    phases = torch.einsum("ayj,bxk,oijk->oabiyx", fold, fold, weight).reshape(-1, weight.shape[1], 3, 3)
+    low = F.pad(x, (1, 1, 1, 1), mode=_LOW_RES_PADDING[conv.padding_mode])
+    out = F.pixel_shuffle(F.conv2d(low, phases, bias.repeat_interleave(4)), 2)
+    if conv.padding_mode != "reflect":
+        return out
+    # Reflection at the high resolution mirrors around the edge pixel; recompute the outermost rows
+    # and columns from the five upsampled, reflection-padded lines each one reads.
+    first, last = [1, 0, 0, 0, 1], [-2, -1, -1, -1, -2]  # negative: no shape arithmetic (export)
+
+    def row_strip(rows: list[int]) -> torch.Tensor:  # -> [N, out, 1, 2W]
+        lines = x[:, :, rows].repeat_interleave(2, dim=3)
+        return F.conv2d(F.pad(lines, (2, 2, 0, 0), mode="reflect"), weight, bias)
+
+    def column_strip(cols: list[int]) -> torch.Tensor:  # -> [N, out, 2H, 1]
+        lines = x[:, :, :, cols].repeat_interleave(2, dim=2)
+        return F.conv2d(F.pad(lines, (0, 0, 2, 2), mode="reflect"), weight, bias)
+
+    out = torch.cat([row_strip(first), out[:, :, 1:-1], row_strip(last)], dim=2)
+    return torch.cat([column_strip(first), out[:, :, :, 1:-1], column_strip(last)], dim=3)

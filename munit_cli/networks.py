@@ -74,6 +74,9 @@ class Decoder(nn.Module):
         layers.append(ConvBlock(dim, out_channels, 7, 1, 3, "none", "tanh", pad_type))
         self.model = nn.Sequential(*layers)
         self.channels = [m.num_features for m in self.modules() if isinstance(m, AdaptiveInstanceNorm)]
+        # Compute each (upsample, 5x5 conv) pair at the low resolution (layers.upsample_conv5x5).
+        # Same weights and results (to float rounding); False runs the released computation.
+        self.fast_upsample = True
 
     def split_adain_params(self, params: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Cut the MLP output into one (beta, gamma) pair per AdaIN layer, in forward order."""
@@ -86,8 +89,12 @@ class Decoder(nn.Module):
     def forward(self, content: torch.Tensor, adain_params: torch.Tensor) -> torch.Tensor:
         res_blocks, *rest = self.model
         x = res_blocks(content, self.split_adain_params(adain_params))
-        for layer in rest:
-            x = layer(x)
+        layers = iter(rest)
+        for layer in layers:
+            if isinstance(layer, nn.Upsample) and self.fast_upsample:
+                x = next(layers).forward_upsampled(x)
+            else:
+                x = layer(x)
         return x
 
 
