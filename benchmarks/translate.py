@@ -72,8 +72,8 @@ def main() -> None:
           f"one {args.size}x{args.size} image into {args.n_styles} styles, {args.repeats} timed runs after "
           f"{args.warmup} warm-up")
     rows = [("released (loop, fp32)", timed(released, args.repeats, args.warmup, sync)),
-            ("ours (batched, fp32)", timed(ours(torch.float32), args.repeats, args.warmup, sync)),
-            ("ours (batched, bf16)", timed(ours(torch.bfloat16), args.repeats, args.warmup, sync))]
+            ("ours (fp32, the default)", timed(ours(torch.float32), args.repeats, args.warmup, sync)),
+            ("ours (--precision bf16)", timed(ours(torch.bfloat16), args.repeats, args.warmup, sync))]
     if not args.no_onnx and device.type == "cpu":
         try:
             import onnxruntime as ort
@@ -86,8 +86,11 @@ def main() -> None:
                 exported = export_onnx(model, Path(tmp) / "m", "A2B")
                 session = ort.InferenceSession(str(exported.translate_path), providers=["CPUExecutionProvider"])
                 feed = {"image": x.repeat(len(styles), 1, 1, 1).numpy(), "style": styles.numpy()}
-                rows.append(("onnxruntime (batched, fp32)",
+                rows.append(("onnxruntime (one batch, fp32)",
                              timed(lambda: session.run(None, feed), args.repeats, args.warmup, sync)))
+                feeds = [{"image": x.numpy(), "style": styles[k:k + 1].numpy()} for k in range(len(styles))]
+                rows.append(("onnxruntime (per style, fp32)",
+                             timed(lambda: [session.run(None, f) for f in feeds], args.repeats, args.warmup, sync)))
     baseline = rows[0][1]
     print(f"{'path':30} {'s/image':>8} {'speed-up':>9}")
     for name, seconds in rows:

@@ -23,13 +23,23 @@ def encode_style(generator: Generator, images: torch.Tensor) -> torch.Tensor:
     return generator.encode_style(images)
 
 
+def default_chunk(device: torch.device, pairs: int) -> int:
+    """(image, style) pairs per decoder call.
+
+    On a GPU one batch of every pair keeps the device busy. On a CPU, big batches of 256x256
+    activations fall out of cache: decoding 8 styles of one image took 3.3 s one pair per call and
+    4.6 s all in one call (2 cores, float32, benchmarks/translate.py), so decode pair by pair there.
+    """
+    return pairs if device.type != "cpu" else 1
+
+
 @torch.no_grad()
 def translate(source: Generator, target: Generator, images: torch.Tensor, styles: torch.Tensor,
-              chunk: int = 64) -> torch.Tensor:
+              chunk: int | None = None) -> torch.Tensor:
     """Every image in every style: [N, K, 3, H, W].
 
-    Each image is encoded once; its content is repeated across the K styles and decoded in batches
-    of up to ``chunk`` (image, style) pairs, rather than one style at a time.
+    Each image is encoded once and all K styles go through the style MLP in one call; the decoder
+    then runs on batches of ``chunk`` (image, style) pairs (default: ``default_chunk``).
     """
     if styles.dim() != 2:
         styles = styles.flatten(1)
@@ -38,10 +48,10 @@ def translate(source: Generator, target: Generator, images: torch.Tensor, styles
                           f"{target.mlp.model[0].fc.in_features}")
     content = source.enc_content(images)  # [N, C, h, w]
     n, k = images.shape[0], styles.shape[0]
+    chunk = chunk or default_chunk(content.device, n * k)
     pairs_content = content.repeat_interleave(k, dim=0)  # image-major: (img0,s0), (img0,s1), ...
-    pairs_style = styles.to(content.dtype).repeat(n, 1)
-    out = torch.cat([target.decode(pairs_content[i:i + chunk], pairs_style[i:i + chunk])
-                     for i in range(0, n * k, chunk)])
+    adain = target.mlp(styles.to(content.dtype)).repeat(n, 1)  # every style's AdaIN parameters at once
+    out = torch.cat([target.dec(pairs_content[i:i + chunk], adain[i:i + chunk]) for i in range(0, n * k, chunk)])
     return out.view(n, k, *out.shape[1:])
 
 

@@ -84,7 +84,7 @@ def translate(
             if images:
                 with autocast(dev, precision):
                     x = torch.cat(images)
-                    results = translate_images(source, target, x, codes, chunk=max(len(codes), 1) * group)
+                    results = translate_images(source, target, x, codes)
                 for path, image, row in zip(batch_paths, x, results):
                     stem = _unique_stem(path.stem, used_stems)
                     for k, img in enumerate(row):
