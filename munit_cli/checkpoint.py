@@ -62,18 +62,22 @@ def atomic_save(tensors: dict[str, torch.Tensor], path: str | Path, metadata: di
     return path
 
 
-def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read every tensor and the metadata, turning any failure into a CheckpointError naming the file."""
+def _read(path: str | Path, with_tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file (truncated or corrupt?): {e}") from None
     return tensors, metadata
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read every tensor and the metadata, turning any failure into a CheckpointError naming the file."""
+    return _read(path, with_tensors=True)
 
 
 def build_metadata(model: MUNIT, kind: str, **extra: Any) -> dict[str, str]:
@@ -106,16 +110,9 @@ def save_checkpoint(model: MUNIT, path: str | Path, ema: dict[str, torch.Tensor]
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
-    """The metadata of a munit-cli checkpoint, validated (format and version)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: not a readable safetensors file (truncated or corrupt?): {e}") from None
-    _check_metadata(path, metadata)
+    """The metadata of a munit-cli checkpoint, validated (format and version); tensors are not read."""
+    _, metadata = _read(path, with_tensors=False)
+    _check_metadata(Path(path), metadata)
     return metadata
 
 
