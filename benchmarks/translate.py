@@ -4,7 +4,8 @@ The released test recipe, written with our modules: encode once, then decode one
 time, float32, eager, each decoder upsampling then convolving at full size. Ours:
 `munit_cli.inference.translate` (upsampling convolutions computed at the low resolution, styles
 decoded in batches), in float32 and under bf16 autocast, and the exported ONNX graph run by ONNX
-Runtime (when the onnx extra is installed).
+Runtime (when the onnx extra is installed). `munit translate` defaults to `--precision auto`:
+bf16 where the hardware computes it natively, else float32.
 
     python benchmarks/translate.py
     python benchmarks/translate.py --device cuda --repeats 20
@@ -20,7 +21,8 @@ from pathlib import Path
 import torch
 
 from munit_cli import MUNIT, ModelConfig
-from munit_cli.inference import sample_styles, translate
+from munit_cli.inference import resolve_precision, sample_styles, translate
+from munit_cli.train import DTYPES
 
 
 def timed(fn, repeats: int, warmup: int, sync) -> float:
@@ -57,7 +59,7 @@ def main() -> None:
     @torch.no_grad()
     def released():
         model.gen_b.dec.fast_upsample = False  # the released decoder: upsample, then a full-size conv
-        content = model.gen_a.enc_content(x)
+        content, _ = model.gen_a.encode(x)  # test.py encodes content and (unused) style
         out = [model.gen_b.decode(content, styles[k:k + 1]) for k in range(len(styles))]
         model.gen_b.dec.fast_upsample = True
         return out
@@ -71,9 +73,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, default model, "
           f"one {args.size}x{args.size} image into {args.n_styles} styles, {args.repeats} timed runs after "
           f"{args.warmup} warm-up")
+    auto = resolve_precision("auto", device)
     rows = [("released (loop, fp32)", timed(released, args.repeats, args.warmup, sync)),
-            ("ours (fp32, the default)", timed(ours(torch.float32), args.repeats, args.warmup, sync)),
-            ("ours (--precision bf16)", timed(ours(torch.bfloat16), args.repeats, args.warmup, sync))]
+            (f"ours, default (auto = {auto})", timed(ours(DTYPES[auto]), args.repeats, args.warmup, sync)),
+            ("ours, --precision fp32", timed(ours(torch.float32), args.repeats, args.warmup, sync))]
     if not args.no_onnx and device.type == "cpu":
         try:
             import onnxruntime as ort

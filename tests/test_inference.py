@@ -212,3 +212,24 @@ def test_info_and_help(trained_checkpoint):
     for command in ("train", "translate", "style-sample", "export", "info", "import-official", "demo"):
         assert run(command, "--help").exit_code == 0
     assert "munit-cli" in run("--version").output
+
+
+def test_precisions(trained_checkpoint, inputs, tmp_path):
+    """fp32 reproduces the model's float32 output to the pixel; bf16 stays close to it."""
+    from munit_cli.data import load_image, preprocess
+    path = sorted(inputs.iterdir())[0]
+    outs = {}
+    for precision in ("fp32", "bf16"):
+        result = run("translate", str(path), "-n", "2", "--seed", "3", "--precision", precision,
+                     "--out", str(tmp_path / precision), "--checkpoint", str(trained_checkpoint), "--device", "cpu")
+        assert result.exit_code == 0, result.output
+        outs[precision] = pixels(tmp_path / precision / f"{path.stem}_style1.png").astype(int)
+    model = load_checkpoint(trained_checkpoint)
+    x = preprocess(load_image(path), 32).unsqueeze(0)
+    want = translate(model.gen_a, model.gen_b, x, sample_styles(2, model.config.style_dim, seed=3))[0, 1]
+    want = ((want.clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy().astype(int)
+    assert np.abs(outs["fp32"] - want).max() <= 1  # rounding at .5 may differ between code paths
+    # bfloat16 keeps 8 significant bits (relative error 2^-9 per operation): a few levels of 255.
+    assert np.abs(outs["bf16"] - want).mean() < 4
+    bad = run("translate", str(path), "--precision", "fp64", "--checkpoint", str(trained_checkpoint))
+    assert bad.exit_code == 1 and "--precision must be auto or one of" in bad.output

@@ -7,8 +7,10 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import load_checkpoint, read_metadata
+from ..config import PRECISIONS
 from ..data import find_images, load_image, preprocess
-from ..errors import DataError
+from ..errors import ConfigError, DataError
+from ..inference import resolve_precision
 from ..model import MUNIT
 from ..train import DTYPES, select_device
 from ._console import console
@@ -51,8 +53,15 @@ def read_image(path: Path, image_size: int | None, model: MUNIT, device: torch.d
     return x.unsqueeze(0).to(device)
 
 
+def check_precision(precision: str) -> str:
+    if precision not in ("auto", *PRECISIONS):
+        raise ConfigError(f"--precision must be auto or one of {', '.join(PRECISIONS)}; got {precision!r}")
+    return precision
+
+
 def autocast(device: torch.device, precision: str):
-    dtype = DTYPES[precision]
+    """Autocast for ``precision`` (``auto`` resolved per device, see inference.resolve_precision)."""
+    dtype = DTYPES[resolve_precision(precision, device)]
     return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
 
 

@@ -16,6 +16,8 @@ DeviceOpt = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), c
 SeedOpt = Annotated[int, typer.Option(help="Random seed for the sampled styles.")]
 ImageSizeOpt = Annotated[int | None, typer.Option(
     help="Resize the shorter side to this and centre-crop a square. Default: the training size.")]
+PrecisionOpt = Annotated[str, typer.Option(
+    help="auto (bf16 where the hardware computes it natively, else fp32), fp32, bf16 or fp16.")]
 DirectionOpt = Annotated[str | None, typer.Option(
     help="A2B or B2A, or by domain names such as dog2cat. Default: source to target (A2B).")]
 

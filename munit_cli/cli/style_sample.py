@@ -16,8 +16,8 @@ from ..inference import encode_style, interpolate_styles, sample_styles, transla
 from ..model import MUNIT
 from ..train import RUN_FILE
 from ._console import console
-from ._inference import default_image_size, load_model, model_device, read_image
-from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, SeedOpt
+from ._inference import autocast, check_precision, default_image_size, load_model, model_device, read_image
+from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
 
 DEFAULT_CONTENT_IMAGES = 4
 
@@ -66,8 +66,10 @@ def style_sample(
     image_size: ImageSizeOpt = None,
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Render content images (rows) in random styles or along a style walk (columns)."""
+    check_precision(precision)
     if n_styles < 1:
         raise ConfigError("--n-styles must be at least 1")
     model, metadata, checkpoint = load_model(checkpoint, device)
@@ -85,7 +87,8 @@ def style_sample(
     else:
         styles = sample_styles(n_styles, model.config.style_dim, seed, dev)
         labels = [f"style {k}" for k in range(n_styles)]
-    results = translate(source, target, x, styles)
+    with autocast(dev, precision):
+        results = translate(source, target, x, styles)
     rows = [[image, *row] for image, row in zip(x, results)]
     save_image(image_grid(rows, ["content"] + labels, [p.stem for p in paths]), out)
     console.print(f"wrote {out} ({len(paths)} content image(s) x {len(styles)} style(s), {direction})")

@@ -51,7 +51,10 @@ def _run_info(out: Path, root: Path | None, source: str | None, target: str | No
         return root, source, target
     saved = {}
     if (out / RUN_FILE).is_file():
-        saved = json.loads((out / RUN_FILE).read_text())
+        try:
+            saved = json.loads((out / RUN_FILE).read_text())
+        except json.JSONDecodeError:
+            raise ConfigError(f"{out / RUN_FILE} is damaged; give ROOT, --source and --target again") from None
     root = root or (Path(saved["root"]) if "root" in saved else None)
     source, target = source or saved.get("source"), target or saved.get("target")
     if root is None or not source or not target:

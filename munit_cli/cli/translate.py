@@ -10,14 +10,21 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..checkpoint import load_styles
-from ..config import PRECISIONS
 from ..data import image_grid, save_image
 from ..errors import ConfigError, DataError
 from ..inference import encode_style, sample_styles
 from ..inference import translate as translate_images
 from ._console import console, err_console, fail
-from ._inference import autocast, default_image_size, expand_inputs, load_model, model_device, read_image
-from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, SeedOpt
+from ._inference import (
+    autocast,
+    check_precision,
+    default_image_size,
+    expand_inputs,
+    load_model,
+    model_device,
+    read_image,
+)
+from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
 
 
 def translate(
@@ -35,15 +42,15 @@ def translate(
     batch_size: Annotated[int, typer.Option(help="Inputs translated together.")] = 4,
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "auto",
-    precision: Annotated[str, typer.Option(help=f"{', '.join(PRECISIONS)}.")] = "fp32",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Translate each input into N styles: writes <stem>_style<k>.png and <stem>_grid.png into OUT.
 
     Styles are random (--n-styles, --seed), taken from reference images (--style-ref), or read from
-    a styles file (--styles). All styles of an input are decoded in one batch.
+    a styles file (--styles). Each input is encoded once; its styles are decoded in one batch on a
+    GPU, pair by pair on a CPU (faster there).
     """
-    if precision not in PRECISIONS:
-        raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    check_precision(precision)
     if n_styles < 1 or batch_size < 1:
         raise ConfigError("--n-styles and --batch-size must be at least 1")
     if style_ref and styles:
