@@ -24,7 +24,7 @@ from munit_cli.callbacks import MetricsLogger
 from munit_cli.cli.demo import DEMO_MODEL
 from munit_cli.config import TrainConfig
 from munit_cli.demo import DOMAINS, make_shapes_dataset
-from munit_cli.train import Trainer, TrainData
+from munit_cli.train import TrainData, Trainer
 
 VARIANTS = {
     "released order, fp32": dict(reuse_translations=False, precision="fp32"),

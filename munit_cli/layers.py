@@ -33,7 +33,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "none": lambda: nn.Identity(),
 }
 
-# The padding is done by the convolution itself (``padding_mode``): one kernel call, no pad module.
+# Padding is the convolution's own ``padding_mode``: no pad module (so no extra state-dict keys).
 PADDING_MODES = {"reflect": "reflect", "replicate": "replicate", "zero": "zeros"}
 
 

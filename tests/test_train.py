@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from munit_cli import TrainingError, load_checkpoint
+from munit_cli import LossWeights, TrainingError, load_checkpoint
 from munit_cli.callbacks import MetricsLogger, SampleWriter
 from munit_cli.cli import app
 from munit_cli.demo import make_shapes_dataset
@@ -177,3 +177,19 @@ def test_cli_train_and_errors(shapes_root, tmp_path):
         import re
         assert re.search(message, result.output.replace("\n", " ")), (message, result.output)
     assert not (tmp_path / "nowhere").exists() and not Path("runs").exists()
+
+
+def test_perceptual_loss_trains_with_random_vgg(shapes_root, tmp_path):
+    """vgg_w > 0 adds the VGG16 relu5_3 term (random weights here: no download in tests)."""
+    from munit_cli.perceptual import PerceptualLoss
+
+    config = tiny_train_config(iterations=1, loss=LossWeights(vgg_w=1.0))
+    data = TrainData.from_folder(shapes_root, "sketch", "paint", config)
+    trainer = Trainer(config, data, tmp_path / "run", ("sketch", "paint"), device="cpu",
+                      vgg_factory=lambda: PerceptualLoss(pretrained=False))
+    x_a, x_b = data.samples
+    losses = trainer.train_step(x_a, x_b)
+    assert losses["gen/vgg_a"] > 0 and losses["gen/vgg_b"] > 0
+    assert all(torch.isfinite(v) for v in losses.values())
+    vgg = trainer.gen_objective._vgg[0]
+    assert not any(p.requires_grad for p in vgg.parameters())  # frozen
