@@ -21,7 +21,7 @@ ONNX_OPSET = 18
 
 def export_bundle(model: MUNIT, path: str | Path, direction: str, half: bool = False, **metadata) -> Path:
     """Write both generators (no discriminators) as an inference bundle that ``load_checkpoint`` reads."""
-    model.generators_for(direction)  # validate the direction before writing anything
+    model.is_forward(direction)  # validate the direction before writing anything
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.to(dtype) for k, v in model.state_dict().items() if k.startswith(("gen_a.", "gen_b."))}
     bundle = MUNIT(model.config, model.domains, discriminators=False)

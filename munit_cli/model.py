@@ -53,20 +53,27 @@ class MUNIT(nn.Module):
     def has_discriminators(self) -> bool:
         return self.dis_a is not None
 
+    def is_forward(self, direction: str) -> bool:
+        """True for a -> b (``"dog2cat"``, ``"A2B"``, ``"a2b"``), False for b -> a; ConfigError otherwise."""
+        a, b = self.domains
+        if direction in {f"{a}2{b}", "A2B", "a2b"}:
+            return True
+        if direction in {f"{b}2{a}", "B2A", "b2a"}:
+            return False
+        raise ConfigError(f"unknown direction {direction!r}; this model translates "
+                          f"{a}2{b} (A2B) or {b}2{a} (B2A)")
+
     def generators_for(self, direction: str) -> tuple[Generator, Generator]:
-        """(source generator, target generator) for a direction like ``"dog2cat"``, ``"A2B"`` or ``"a2b"``.
+        """(source generator, target generator) for a direction.
 
         The content comes from the source domain's encoder, the style and decoder from the target's.
         """
+        return (self.gen_a, self.gen_b) if self.is_forward(direction) else (self.gen_b, self.gen_a)
+
+    def domains_for(self, direction: str) -> tuple[str, str]:
+        """(source name, target name) for a direction."""
         a, b = self.domains
-        forward = {f"{a}2{b}", "A2B", "a2b"}
-        backward = {f"{b}2{a}", "B2A", "b2a"}
-        if direction in forward:
-            return self.gen_a, self.gen_b
-        if direction in backward:
-            return self.gen_b, self.gen_a
-        raise ConfigError(f"unknown direction {direction!r}; this model translates "
-                          f"{a}2{b} (A2B) or {b}2{a} (B2A)")
+        return (a, b) if self.is_forward(direction) else (b, a)
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, style: torch.Tensor, direction: str = "A2B") -> torch.Tensor:

@@ -25,7 +25,10 @@ DirectionOpt = Annotated[str | None, typer.Option(
 def find_latest_checkpoint(start: Path | None = None) -> Path:
     """The newest ``runs/*/checkpoints/latest.safetensors`` below ``start`` (the current folder)."""
     start = start or Path.cwd()
-    found = [p for p in start.glob("**/runs/*/checkpoints/latest.safetensors") if p.is_file()]
+    # A few levels deep (runs/, munit-demo/runs/, project/x/runs/): a recursive search of a big
+    # folder (a dataset, a home directory) would take minutes.
+    patterns = [f"{'*/' * depth}runs/*/checkpoints/latest.safetensors" for depth in range(3)]
+    found = [p for pattern in patterns for p in start.glob(pattern) if p.is_file()]
     if not found:
         raise CheckpointError(
             f"no trained model found (looked for runs/*/checkpoints/latest.safetensors below {start}); "

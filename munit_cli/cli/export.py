@@ -33,10 +33,8 @@ def export(
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}; got {format!r}")
     model, metadata, checkpoint = load_model(checkpoint, device)
     direction = direction or metadata.get("default_direction", "A2B")
-    model.generators_for(direction)
-    a, b = model.domains
-    name = f"{a}2{b}" if direction in ("A2B", "a2b", f"{a}2{b}") else f"{b}2{a}"
-    base = output or Path("exports") / name
+    source_name, target_name = model.domains_for(direction)
+    base = output or Path("exports") / f"{source_name}2{target_name}"
     if format == "safetensors":
         path = base if base.suffix == ".safetensors" else base.with_name(base.name + ".safetensors")
         extra = {k: metadata[k] for k in ("image_size", "step") if k in metadata}

@@ -29,8 +29,7 @@ def _default_content(checkpoint: Path, model: MUNIT, direction: str) -> list[Pat
     if not run_file.is_file():
         raise ConfigError(f"no content images given and {checkpoint} is not inside a training run; {hint}")
     run = json.loads(run_file.read_text())
-    source_name = model.domains[0] if direction in ("A2B", "a2b", f"{model.domains[0]}2{model.domains[1]}") \
-        else model.domains[1]
+    source_name, _ = model.domains_for(direction)
     try:
         folders = find_domain(run["root"], source_name)
     except DataError as e:

@@ -80,6 +80,8 @@ def train(
     checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints. [default: 10000]")] = None,
     sample_every: Annotated[int | None, typer.Option(help="Steps between sample grids. [default: 1000]")] = None,
     compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the training step.")] = None,
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last",
+                                                       help="channels_last memory format (often faster on GPUs).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest state.")] = False,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with any TrainConfig setting "
                                                    "([model] and [loss] tables for the model and loss weights).")] = None,
@@ -93,7 +95,7 @@ def train(
     """
     flags = dict(image_size=image_size, batch_size=batch_size, iterations=iterations, seed=seed,
                  precision=precision, workers=workers, checkpoint_every=checkpoint_every,
-                 sample_every=sample_every, compile=compile)
+                 sample_every=sample_every, compile=compile, channels_last=channels_last)
     if out is None:
         if source is None or target is None:
             raise ConfigError("give --source and --target (or --out of the run to resume)")
