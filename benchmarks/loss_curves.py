@@ -4,7 +4,7 @@
 - reuse: G step first, D step on its translations, detached (float32; the default);
 - reuse + bf16 autocast.
 
-Same seed, data and model (the `munit demo` configuration). Prints the mean and standard deviation
+Same seed, data and model (a small model on the demo's shapes data). Prints the mean and standard deviation
 of each curve's last third and writes a chart (benchmarks/loss_curves.png by default).
 
     python benchmarks/loss_curves.py --iterations 300
@@ -21,11 +21,12 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from munit_cli.callbacks import MetricsLogger
-from munit_cli.cli.demo import DEMO_MODEL
-from munit_cli.config import TrainConfig
+from munit_cli.config import ModelConfig, TrainConfig
 from munit_cli.demo import DOMAINS, make_shapes_dataset
 from munit_cli.train import TrainData, Trainer
 
+# The first `munit demo` model (the recorded results in results_loss_curves_cpu.txt used it).
+MODEL = ModelConfig(gen_dim=16, style_dim=8, mlp_dim=64, n_res=2, dis_dim=16, dis_n_layer=3, dis_num_scales=2)
 VARIANTS = {
     "released order, fp32": dict(reuse_translations=False, precision="fp32"),
     "reuse, fp32": dict(reuse_translations=True, precision="fp32"),
@@ -71,7 +72,7 @@ def main() -> None:
         root = make_shapes_dataset(Path(tmp) / "data", n_train=300, n_test=2, size=32, seed=args.seed)
         for name, changes in VARIANTS.items():
             out = Path(tmp) / name.replace(" ", "_").replace(",", "")
-            config = TrainConfig(model=DEMO_MODEL, image_size=32, batch_size=4, iterations=args.iterations,
+            config = TrainConfig(model=MODEL, image_size=32, batch_size=4, iterations=args.iterations,
                                  seed=args.seed, workers=0, lr=4e-4, log_every=1, n_samples=2,
                                  checkpoint_every=10**9, sample_every=10**9, **changes)
             data = TrainData.from_folder(root, *DOMAINS, config)

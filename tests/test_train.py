@@ -193,3 +193,14 @@ def test_perceptual_loss_trains_with_random_vgg(shapes_root, tmp_path):
     assert all(torch.isfinite(v) for v in losses.values())
     vgg = trainer.gen_objective._vgg[0]
     assert not any(p.requires_grad for p in vgg.parameters())  # frozen
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--iterations", "2", "--n-styles", "3",
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    grid = Image.open(out / "translations.png")
+    assert grid.width > 4 * 32 and grid.height > 6 * 32  # 6 sketches, input + 3 styles each
+    assert load_checkpoint(out / "runs" / "sketch2paint" / "checkpoints" / "latest.safetensors").step == 2
+    assert len(list((out / "data" / "train" / "paint").glob("*.png"))) == 300

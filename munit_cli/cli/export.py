@@ -31,6 +31,8 @@ def export(
     onnxruntime."""
     if format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}; got {format!r}")
+    if half and format != "safetensors":
+        raise ConfigError("--half applies to --format safetensors only")
     model, metadata, checkpoint = load_model(checkpoint, device)
     direction = direction or metadata.get("default_direction", "A2B")
     source_name, target_name = model.domains_for(direction)
@@ -43,8 +45,6 @@ def export(
         console.print(f"wrote {path} ({size:.2f} MiB, {'float16' if half else 'float32'}, {direction}, "
                       f"{'EMA' if metadata.get('has_ema') == 'true' else 'live'} weights)")
         return
-    if half:
-        raise ConfigError("--half applies to --format safetensors only")
     base = base.with_suffix("") if base.suffix == ".onnx" else base
     result = export_onnx(model.cpu(), base, direction)
     console.print(f"wrote {result.translate_path} (image, style -> translated) and {result.style_path} (image -> style)")
