@@ -74,15 +74,15 @@ class ModelConfig:
         """Size of the MLP output: a (beta, gamma) pair per channel for each AdaIN layer."""
         return 2 * 2 * self.n_res * self.content_dim
 
-    def min_image_size(self) -> int:
-        """Smallest image side at which every layer's input is still at least 2 pixels wide.
+    def min_generator_image_size(self) -> int:
+        """Smallest image side the generators take: reflection padding of 1 needs inputs of at least
+        2 pixels at the style encoder's last stride-2 convolution and in the content residual blocks."""
+        return max(2**self.style_n_downsample, 2 ** (self.n_downsample + 1))
 
-        Reflection padding of 1 needs an input of at least 2: the style encoder's last stride-2
-        convolution, the content encoder's residual blocks, and the discriminator's last layer at
-        its coarsest scale set the limit.
-        """
-        return max(2**self.style_n_downsample, 2 ** (self.n_downsample + 1),
-                   2 ** (self.dis_n_layer + self.dis_num_scales - 1))
+    def min_image_size(self) -> int:
+        """Smallest training image side: the generators' limit, and the discriminator's last layer
+        at its coarsest scale."""
+        return max(self.min_generator_image_size(), 2 ** (self.dis_n_layer + self.dis_num_scales - 1))
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,7 @@ def test_bad_inputs_give_clear_errors(trained_checkpoint, inputs, tmp_path):
         (["translate", str(inputs), "--styles", str(wrong_styles), *ckpt], "dimension (9,)"),
         (["translate", str(inputs), "--checkpoint", str(corrupt_ckpt)], "truncated or corrupt"),
         (["style-sample", "--interpolate", "1", "nope.png", *ckpt], "neither a seed"),
+        (["translate", str(inputs), "--image-size", "30", *ckpt], "--image-size must be a multiple of 4"),
         (["export", "--format", "tflite", *ckpt], "--format must be one of"),
     ]
     for args, message in cases:

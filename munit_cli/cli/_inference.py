@@ -27,10 +27,16 @@ def load_model(checkpoint: Path | None, device: str) -> tuple[MUNIT, dict[str, s
     return model, metadata, checkpoint
 
 
-def default_image_size(metadata: dict[str, str], image_size: int | None) -> int | None:
-    if image_size is not None:
-        return image_size
-    return int(metadata["image_size"]) if "image_size" in metadata else None
+def default_image_size(metadata: dict[str, str], image_size: int | None, model: MUNIT) -> int | None:
+    """--image-size, else the size the model was trained at (None: each image at its own size)."""
+    if image_size is None:
+        return int(metadata["image_size"]) if "image_size" in metadata else None
+    multiple = 2**model.config.n_downsample
+    smallest = model.config.min_generator_image_size()
+    if image_size % multiple or image_size < smallest:
+        raise ConfigError(f"--image-size must be a multiple of {multiple} and at least {smallest} "
+                          f"for this model; got {image_size}")
+    return image_size
 
 
 def expand_inputs(inputs: list[Path]) -> list[Path]:

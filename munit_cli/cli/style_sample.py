@@ -75,7 +75,7 @@ def style_sample(
     dev = model_device(model)
     direction = direction or metadata.get("default_direction", "A2B")
     source, target = model.generators_for(direction)
-    size = default_image_size(metadata, image_size) or 256
+    size = default_image_size(metadata, image_size, model) or 256
     paths = content or _default_content(checkpoint, model, direction)
     x = torch.cat([read_image(p, size, model, dev) for p in paths])
 

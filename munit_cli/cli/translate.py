@@ -59,7 +59,7 @@ def translate(
     dev = model_device(model)
     direction = direction or metadata.get("default_direction", "A2B")
     source, target = model.generators_for(direction)
-    size = default_image_size(metadata, image_size)
+    size = default_image_size(metadata, image_size, model)
     paths = expand_inputs(inputs)
 
     # The styles every input is rendered with.
