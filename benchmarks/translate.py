@@ -7,7 +7,7 @@ decoded in batches), in float32 and under bf16 autocast, and the exported ONNX g
 Runtime (when the onnx extra is installed). `munit translate` defaults to `--precision auto`:
 bf16 where the hardware computes it natively, else float32.
 
-    python benchmarks/translate.py
+    python benchmarks/translate.py --compile
     python benchmarks/translate.py --device cuda --repeats 20
 """
 
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--no-onnx", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="also time a torch.compile'd decoder")
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -64,10 +65,10 @@ def main() -> None:
         model.gen_b.dec.fast_upsample = True
         return out
 
-    def ours(dtype: torch.dtype):
+    def ours(dtype: torch.dtype, chunk: int | None = None):
         def run():
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                return translate(model.gen_a, model.gen_b, x, styles)
+                return translate(model.gen_a, model.gen_b, x, styles, chunk=chunk)
         return run
 
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, default model, "
@@ -76,7 +77,9 @@ def main() -> None:
     auto = resolve_precision("auto", device)
     rows = [("released (loop, fp32)", timed(released, args.repeats, args.warmup, sync)),
             (f"ours, default (auto = {auto})", timed(ours(DTYPES[auto]), args.repeats, args.warmup, sync)),
-            ("ours, --precision fp32", timed(ours(torch.float32), args.repeats, args.warmup, sync))]
+            ("ours, --precision fp32", timed(ours(torch.float32), args.repeats, args.warmup, sync)),
+            ("ours, fp32, 8 styles in 1 batch", timed(ours(torch.float32, len(styles)), args.repeats, args.warmup,
+                                                      sync))]
     if not args.no_onnx and device.type == "cpu":
         try:
             import onnxruntime as ort
@@ -94,6 +97,12 @@ def main() -> None:
                 feeds = [{"image": x.numpy(), "style": styles[k:k + 1].numpy()} for k in range(len(styles))]
                 rows.append(("onnxruntime (per style, fp32)",
                              timed(lambda: [session.run(None, f) for f in feeds], args.repeats, args.warmup, sync)))
+    if args.compile:  # torch.compile the decoder; the first call compiles (timed separately)
+        start = time.perf_counter()
+        model.gen_b.dec = torch.compile(model.gen_b.dec)
+        ours(DTYPES[auto])()
+        print(f"torch.compile of the decoder took {time.perf_counter() - start:.1f} s")
+        rows.append((f"ours, {auto}, compiled", timed(ours(DTYPES[auto]), args.repeats, args.warmup, sync)))
     baseline = rows[0][1]
     print(f"{'path':30} {'s/image':>8} {'speed-up':>9}")
     for name, seconds in rows:

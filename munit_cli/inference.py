@@ -24,8 +24,8 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` is bf16 where the hardware has it (about 1.7x faster on the CPU of benchmarks/translate.py,
-    output pixels within a few levels of float32), float32 elsewhere."""
+    """``auto`` is bf16 where the hardware has it (1.8x faster than float32 in benchmarks/translate.py,
+    output pixels within a few levels of float32's), float32 elsewhere."""
     if precision != "auto":
         return precision
     return "bf16" if native_bf16(device) else "fp32"
@@ -47,8 +47,8 @@ def default_chunk(device: torch.device, pairs: int) -> int:
     """(image, style) pairs per decoder call.
 
     On a GPU one batch of every pair keeps the device busy. On a CPU, big batches of 256x256
-    activations fall out of cache: decoding 8 styles of one image took 3.3 s one pair per call and
-    4.6 s all in one call (2 cores, float32, benchmarks/translate.py), so decode pair by pair there.
+    activations fall out of cache: decoding 8 styles of one 256x256 image took 3.7 s one pair per
+    call and 4.5 s all in one call (2 cores, float32, benchmarks/translate.py), so pair by pair there.
     """
     return pairs if device.type != "cpu" else 1
 
