@@ -21,8 +21,7 @@ from pathlib import Path
 import torch
 
 from munit_cli import MUNIT, ModelConfig
-from munit_cli.inference import resolve_precision, sample_styles, translate
-from munit_cli.train import DTYPES
+from munit_cli.inference import DTYPES, resolve_precision, sample_styles, translate
 
 
 def timed(fn, repeats: int, warmup: int, sync) -> float:

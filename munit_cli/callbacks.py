@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .data import image_grid, save_image, write_sample_index
-from .inference import sample_styles, translate
+from .inference import decode_styles, sample_styles
 from .train import Callback, FitResult, Trainer, lr_at
 
 
@@ -82,8 +82,9 @@ class SampleWriter(Callback):
         rows, labels = [], []
         for x, own, other, name, other_name in ((x_a, model.gen_a, model.gen_b, a, b),
                                                  (x_b, model.gen_b, model.gen_a, b, a)):
-            recon = own(x)
-            translated = translate(own, other, x, styles)
+            content, style = own.encode(x)
+            recon = own.decode(content, style)
+            translated = decode_styles(other, content, styles)
             for i in range(x.shape[0]):
                 rows.append([x[i], recon[i], *translated[i]])
                 labels.append(f"{name}2{other_name}")

@@ -94,6 +94,20 @@ def build_metadata(model: MUNIT, kind: str, **extra: Any) -> dict[str, str]:
     return meta
 
 
+def pack_weights(model: MUNIT, ema: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    """The model's state dict, plus the EMA generator weights under ``ema.``."""
+    tensors = dict(model.state_dict())
+    tensors.update({EMA_PREFIX + name: value for name, value in (ema or {}).items()})
+    return tensors
+
+
+def unpack_weights(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(model weights, EMA weights) of a file's tensors; resume-only ``state.`` tensors are left out."""
+    weights = {k: v for k, v in tensors.items() if not k.startswith((EMA_PREFIX, STATE_PREFIX))}
+    ema = {k[len(EMA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EMA_PREFIX)}
+    return weights, ema
+
+
 def save_checkpoint(model: MUNIT, path: str | Path, ema: dict[str, torch.Tensor] | None = None,
                     **extra_metadata: Any) -> Path:
     """Save a model (and optionally EMA generator weights) as one safetensors file.
@@ -102,9 +116,7 @@ def save_checkpoint(model: MUNIT, path: str | Path, ema: dict[str, torch.Tensor]
     A model without discriminators is saved as a generator-only inference bundle.
     """
     kind = KIND_TRAINING if model.has_discriminators else KIND_GENERATOR
-    tensors = dict(model.state_dict())
-    for name, value in (ema or {}).items():
-        tensors[EMA_PREFIX + name] = value
+    tensors = pack_weights(model, ema)
     extra_metadata.setdefault("has_ema", "true" if ema else "false")
     return atomic_save(tensors, path, build_metadata(model, kind, **extra_metadata))
 
@@ -152,18 +164,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", use_em
     _check_metadata(path, metadata)
     config, domains = _config_from_metadata(path, metadata)
     model = MUNIT(config, domains, discriminators=metadata.get("kind") in (KIND_TRAINING, KIND_RESUME))
-    weights = {k: v for k, v in tensors.items() if not k.startswith((EMA_PREFIX, STATE_PREFIX))}
+    weights, ema = unpack_weights(tensors)
     if use_ema:
-        weights.update({k[len(EMA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EMA_PREFIX)})
+        weights.update(ema)
     load_weights(model, weights, path)
     model.step = int(metadata.get("step", 0))  # type: ignore[attr-defined]
     return model.to(device).eval()
-
-
-def load_ema(path: str | Path) -> dict[str, torch.Tensor]:
-    """The EMA generator weights stored in a training checkpoint (empty if it has none)."""
-    tensors, _ = read_safetensors(path)
-    return {k[len(EMA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EMA_PREFIX)}
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: Path | str) -> None:

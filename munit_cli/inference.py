@@ -10,6 +10,14 @@ import torch
 from .errors import ConfigError
 from .networks import Generator
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(device: torch.device, precision: str):
+    """Autocast to ``precision`` (fp32, bf16, fp16 or auto) on ``device``; fp32 disables it."""
+    dtype = DTYPES[resolve_precision(precision, device)]
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+
 
 def native_bf16(device: torch.device) -> bool:
     """Whether the device computes bfloat16 natively (CUDA with bf16, CPUs with AVX512-BF16/AMX)."""
@@ -56,18 +64,24 @@ def default_chunk(device: torch.device, pairs: int) -> int:
 @torch.no_grad()
 def translate(source: Generator, target: Generator, images: torch.Tensor, styles: torch.Tensor,
               chunk: int | None = None) -> torch.Tensor:
-    """Every image in every style: [N, K, 3, H, W].
+    """Every image in every style: [N, K, 3, H, W]. Each image is encoded once (see ``decode_styles``)."""
+    return decode_styles(target, source.enc_content(images), styles, chunk)
 
-    Each image is encoded once and all K styles go through the style MLP in one call; the decoder
-    then runs on batches of ``chunk`` (image, style) pairs (default: ``default_chunk``).
+
+@torch.no_grad()
+def decode_styles(target: Generator, content: torch.Tensor, styles: torch.Tensor,
+                  chunk: int | None = None) -> torch.Tensor:
+    """Decode every content code [N, C, h, w] with every style [K, style_dim]: [N, K, 3, H, W].
+
+    All K styles go through the style MLP in one call; the decoder then runs on batches of
+    ``chunk`` (content, style) pairs (default: ``default_chunk``).
     """
     if styles.dim() != 2:
         styles = styles.flatten(1)
     if styles.shape[1] != target.mlp.model[0].fc.in_features:
         raise ConfigError(f"style codes have {styles.shape[1]} numbers but this model's style_dim is "
                           f"{target.mlp.model[0].fc.in_features}")
-    content = source.enc_content(images)  # [N, C, h, w]
-    n, k = images.shape[0], styles.shape[0]
+    n, k = content.shape[0], styles.shape[0]
     chunk = chunk or default_chunk(content.device, n * k)
     pairs_content = content.repeat_interleave(k, dim=0)  # image-major: (img0,s0), (img0,s1), ...
     adain = target.mlp(styles.to(content.dtype)).repeat(n, 1)  # every style's AdaIN parameters at once

@@ -26,23 +26,24 @@ from torch.utils.data import DataLoader
 
 from . import distributed
 from .checkpoint import (
-    EMA_PREFIX,
     KIND_RESUME,
     STATE_PREFIX,
     atomic_save,
     build_metadata,
     load_weights,
+    pack_weights,
     read_safetensors,
     save_checkpoint,
+    unpack_weights,
 )
 from .config import TrainConfig, to_dict, train_config_from_dict
 from .data import DomainDataset, EndlessShard, collate, find_domain, find_images, held_out_batch
 from .errors import CheckpointError, ConfigError, TrainingError
-from .losses import discriminator_losses_on, generator_losses
+from .inference import autocast
+from .losses import discriminator_losses_on, generator_losses, translate_both
 from .model import MUNIT
 
 RUN_FILE = "run.json"  # the data root and domains, so --resume and style-sample can find the data
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def select_device(name: str, local_rank: int = 0) -> torch.device:
@@ -226,8 +227,7 @@ class Trainer:
         return {k: v for k, v in self.model.state_dict().items() if k.startswith(("gen_a.", "gen_b."))}
 
     def _autocast(self):
-        dtype = DTYPES[self.config.precision]
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32)
+        return autocast(self.device, self.config.precision)
 
     # -- one iteration -----------------------------------------------------------------------
 
@@ -277,9 +277,8 @@ class Trainer:
     @torch.no_grad()
     def _translate_for_dis(self, x_a, x_b, s_a, s_b):
         with self._autocast():
-            c_a, _ = self.model.gen_a.encode(x_a)
-            c_b, _ = self.model.gen_b.encode(x_b)
-            return self.model.gen_a.decode(c_b, s_a), self.model.gen_b.decode(c_a, s_b)
+            *_, x_ba, x_ab = translate_both(self.model, x_a, x_b, s_a, s_b)
+        return x_ba, x_ab
 
     def _update_discriminators(self, x_a, x_b, fake_a, fake_b) -> dict[str, torch.Tensor]:
         with self._autocast():
@@ -387,8 +386,7 @@ class Trainer:
                 old.unlink(missing_ok=True)
 
     def save_resume_state(self, path: Path) -> None:
-        tensors = dict(self.model.state_dict())
-        tensors.update({EMA_PREFIX + k: v for k, v in (self.ema or {}).items()})
+        tensors = pack_weights(self.model, self.ema)
         meta_state: dict = {"step": self.step, "samples_seen": self.samples_seen,
                             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}
         for name, opt in (("opt_gen", self.opt_gen), ("opt_dis", self.opt_dis)):
@@ -413,10 +411,9 @@ class Trainer:
             meta_state = json.loads(metadata["resume"])
         except (KeyError, json.JSONDecodeError):
             raise CheckpointError(f"{path}: not a munit-cli resume state") from None
-        weights = {k: v for k, v in tensors.items() if not k.startswith((STATE_PREFIX, EMA_PREFIX))}
+        weights, ema = unpack_weights(tensors)
         load_weights(self.model, weights, path)
         if self.ema is not None:
-            ema = {k[len(EMA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EMA_PREFIX)}
             for k in self.ema:  # a run that turns EMA on at resume starts it from the live weights
                 self.ema[k] = ema.get(k, self.ema[k]).to(self.device)
         for name, opt in (("opt_gen", self.opt_gen), ("opt_dis", self.opt_dis)):

@@ -10,9 +10,8 @@ from ..checkpoint import load_checkpoint, read_metadata
 from ..config import PRECISIONS
 from ..data import find_images, load_image, preprocess
 from ..errors import ConfigError, DataError
-from ..inference import resolve_precision
 from ..model import MUNIT
-from ..train import DTYPES, select_device
+from ..train import select_device
 from ._console import console
 from ._options import find_latest_checkpoint
 
@@ -63,12 +62,6 @@ def check_precision(precision: str) -> str:
     if precision not in ("auto", *PRECISIONS):
         raise ConfigError(f"--precision must be auto or one of {', '.join(PRECISIONS)}; got {precision!r}")
     return precision
-
-
-def autocast(device: torch.device, precision: str):
-    """Autocast for ``precision`` (``auto`` resolved per device, see inference.resolve_precision)."""
-    dtype = DTYPES[resolve_precision(precision, device)]
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
 
 
 def model_device(model: MUNIT) -> torch.device:

@@ -12,11 +12,11 @@ import typer
 from ..checkpoint import save_styles
 from ..data import find_domain, find_images, image_grid, save_image
 from ..errors import ConfigError, DataError
-from ..inference import encode_style, interpolate_styles, sample_styles, translate
+from ..inference import autocast, encode_style, interpolate_styles, sample_styles, translate
 from ..model import MUNIT
 from ..train import RUN_FILE
 from ._console import console
-from ._inference import autocast, check_precision, default_image_size, load_model, model_device, read_image
+from ._inference import check_precision, default_image_size, load_model, model_device, read_image
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
 
 DEFAULT_CONTENT_IMAGES = 4

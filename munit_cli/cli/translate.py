@@ -12,11 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..checkpoint import load_styles
 from ..data import image_grid, save_image
 from ..errors import ConfigError, DataError
-from ..inference import encode_style, sample_styles
+from ..inference import autocast, encode_style, sample_styles
 from ..inference import translate as translate_images
 from ._console import console, err_console, fail
 from ._inference import (
-    autocast,
     check_precision,
     default_image_size,
     expand_inputs,
