@@ -86,9 +86,22 @@ class Decoder(nn.Module):
             start += 2 * c
         return pairs
 
-    def forward(self, content: torch.Tensor, adain_params: torch.Tensor) -> torch.Tensor:
+    def content_conv(self, content: torch.Tensor) -> torch.Tensor:
+        """The first residual convolution, the only one that sees the content code alone.
+
+        Decoding one content code in many styles computes it once (``inference.decode_styles``).
+        """
+        return self.model[0].model[0].model[0].conv(content)
+
+    def forward(self, content: torch.Tensor, adain_params: torch.Tensor,
+                content_conv: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode content [N, C, h, w] with AdaIN parameters [N, n_adain_params].
+
+        A content of batch 1 is decoded in each of the N styles; ``content_conv`` is then its
+        ``content_conv``, if already computed.
+        """
         res_blocks, *rest = self.model
-        x = res_blocks(content, self.split_adain_params(adain_params))
+        x = res_blocks(content, self.split_adain_params(adain_params), content_conv)
         layers = iter(rest)
         for layer in layers:
             if isinstance(layer, nn.Upsample) and self.fast_upsample:

@@ -39,9 +39,9 @@ from .checkpoint import (
 from .config import TrainConfig, to_dict, train_config_from_dict
 from .data import DomainDataset, EndlessShard, collate, find_domain, find_images, held_out_batch
 from .errors import CheckpointError, ConfigError, TrainingError
-from .inference import autocast
 from .losses import discriminator_losses_on, generator_losses, translate_both
 from .model import MUNIT
+from .precision import autocast
 
 RUN_FILE = "run.json"  # the data root and domains, so --resume and style-sample can find the data
 

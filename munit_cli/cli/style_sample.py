@@ -12,8 +12,9 @@ import typer
 from ..checkpoint import save_styles
 from ..data import find_domain, find_images, image_grid, save_image
 from ..errors import ConfigError, DataError
-from ..inference import autocast, encode_style, interpolate_styles, sample_styles, translate
+from ..inference import encode_style, interpolate_styles, sample_styles, translate
 from ..model import MUNIT
+from ..precision import cast_for_inference
 from ..train import RUN_FILE
 from ._console import console
 from ._inference import check_precision, default_image_size, load_model, model_device, read_image
@@ -73,6 +74,7 @@ def style_sample(
         raise ConfigError("--n-styles must be at least 1")
     model, metadata, checkpoint = load_model(checkpoint, device)
     dev = model_device(model)
+    cast_for_inference(model, precision)
     direction = direction or metadata.get("default_direction", "A2B")
     source, target = model.generators_for(direction)
     size = default_image_size(metadata, image_size, model) or 256
@@ -86,8 +88,7 @@ def style_sample(
     else:
         styles = sample_styles(n_styles, model.config.style_dim, seed, dev)
         labels = [f"style {k}" for k in range(n_styles)]
-    with autocast(dev, precision):
-        results = translate(source, target, x, styles)
+    results = translate(source, target, x, styles)
     rows = [[image, *row] for image, row in zip(x, results)]
     save_image(image_grid(rows, ["content"] + labels, [p.stem for p in paths]), out)
     console.print(f"wrote {out} ({len(paths)} content image(s) x {len(styles)} style(s), {direction})")

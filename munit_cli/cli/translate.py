@@ -12,8 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..checkpoint import load_styles
 from ..data import image_grid, save_image
 from ..errors import ConfigError, DataError
-from ..inference import autocast, encode_style, sample_styles
+from ..inference import encode_style, sample_styles
 from ..inference import translate as translate_images
+from ..precision import cast_for_inference
 from ._console import console, err_console, fail
 from ._inference import (
     check_precision,
@@ -56,6 +57,7 @@ def translate(
         raise ConfigError("use either --style-ref or --styles, not both")
     model, metadata, _ = load_model(checkpoint, device)
     dev = model_device(model)
+    cast_for_inference(model, precision)
     direction = direction or metadata.get("default_direction", "A2B")
     source, target = model.generators_for(direction)
     size = default_image_size(metadata, image_size, model)
@@ -88,9 +90,8 @@ def translate(
                     err_console.print(f"[red]failed:[/] {e}", highlight=False)
                     failed.append(str(path))
             if images:
-                with autocast(dev, precision):
-                    x = torch.cat(images)
-                    results = translate_images(source, target, x, codes)
+                x = torch.cat(images)
+                results = translate_images(source, target, x, codes)
                 for path, image, row in zip(batch_paths, x, results):
                     stem = _unique_stem(path.stem, used_stems)
                     for k, img in enumerate(row):
