@@ -86,7 +86,7 @@ def measure(variant: str, size: int, device: str, iters: int, warmup: int) -> di
                          **VARIANTS[variant])
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device=device)
     if variant.startswith("released"):  # the released decoder: upsample, then a 5x5 conv at full size
-        trainer.model.gen_a.dec.fast_upsample = trainer.model.gen_b.dec.fast_upsample = False
+        trainer.model.gen_a.dec.fast_convs = trainer.model.gen_b.dec.fast_convs = False
     dev = trainer.device
     x_a, x_b = (torch.rand(1, 3, size, size, device=dev) * 2 - 1 for _ in range(2))
     if config.channels_last:

@@ -61,10 +61,10 @@ def main() -> None:
 
     @torch.no_grad()
     def released():
-        model.gen_b.dec.fast_upsample = False  # the released decoder: upsample, then a full-size conv
+        model.gen_b.dec.fast_convs = False  # the released decoder: upsample, then a full-size conv
         content, _ = model.gen_a.encode(x)  # test.py encodes content and (unused) style
         out = [model.gen_b.decode(content, styles[k:k + 1]) for k in range(len(styles))]
-        model.gen_b.dec.fast_upsample = True
+        model.gen_b.dec.fast_convs = True
         return out
 
     casts = {}  # precision -> a copy of the generators with weights of that dtype

@@ -74,9 +74,12 @@ class Decoder(nn.Module):
         layers.append(ConvBlock(dim, out_channels, 7, 1, 3, "none", "tanh", pad_type))
         self.model = nn.Sequential(*layers)
         self.channels = [m.num_features for m in self.modules() if isinstance(m, AdaptiveInstanceNorm)]
-        # Compute each (upsample, 5x5 conv) pair at the low resolution (layers.upsample_conv5x5).
-        # Same weights and results (to float rounding); False runs the released computation.
-        self.fast_upsample = True
+        # Compute each (upsample, 5x5 conv) pair at the low resolution (layers.upsample_conv5x5) and
+        # the final convolution on 2x2 pixel blocks (layers.conv_on_2x2_blocks; its input has even
+        # sides when there is an upsampling). Same weights and results (to float rounding); False
+        # runs the released computation.
+        self.fast_convs = True
+        self._blocks_for_last = n_upsample > 0
 
     def split_adain_params(self, params: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Cut the MLP output into one (beta, gamma) pair per AdaIN layer, in forward order."""
@@ -102,13 +105,14 @@ class Decoder(nn.Module):
         """
         res_blocks, *rest = self.model
         x = res_blocks(content, self.split_adain_params(adain_params), content_conv)
-        layers = iter(rest)
+        *middle, last = rest
+        layers = iter(middle)
         for layer in layers:
-            if isinstance(layer, nn.Upsample) and self.fast_upsample:
+            if isinstance(layer, nn.Upsample) and self.fast_convs:
                 x = next(layers).forward_upsampled(x)
             else:
                 x = layer(x)
-        return x
+        return last.forward_on_blocks(x) if self.fast_convs and self._blocks_for_last else last(x)
 
 
 class Generator(nn.Module):
