@@ -3,21 +3,24 @@
 The released test recipe, written with our modules: encode once, then decode one style at a
 time, float32, eager, each decoder upsampling then convolving at full size. Ours, as `munit
 translate` runs it: `munit_cli.inference.translate` (the decoder's content-only convolution once per
-image, upsampling convolutions computed at the low resolution), with the weights cast once to the
+image, upsampling convolutions at the low resolution, the last one on 2x2 pixel blocks), with the
+weights cast once to the
 precision (`--precision auto`, the default: bf16 where the hardware computes it natively, else
 float32) and in float32; and the exported ONNX graph run by ONNX Runtime (when the onnx extra is
 installed).
 
     python benchmarks/translate.py --compile
-    python benchmarks/translate.py --device cuda --repeats 20
+    python benchmarks/translate.py --device cuda --rounds 20
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -27,15 +30,24 @@ from munit_cli.inference import sample_styles, translate
 from munit_cli.precision import cast_for_inference, resolve_precision
 
 
-def timed(fn, repeats: int, warmup: int, sync) -> float:
-    for _ in range(warmup):
-        fn()
-    sync()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    sync()
-    return (time.perf_counter() - start) / repeats
+def interleaved(paths: dict[str, Callable[[], object]], rounds: int, warmup: int, sync) -> dict[str, list[float]]:
+    """Seconds per call of each path, timed in turns (one call of each per round).
+
+    Turns spread slow spells of a shared machine over every path alike; the medians then compare
+    paths measured under the same conditions.
+    """
+    for fn in paths.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(rounds):
+        for name, fn in paths.items():
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def main() -> None:
@@ -43,7 +55,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--n-styles", type=int, default=8)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--no-onnx", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also time a torch.compile'd decoder")
@@ -75,44 +87,42 @@ def main() -> None:
         cast = casts[precision]
         return lambda: translate(cast.gen_a, cast.gen_b, x, styles, chunk=chunk)
 
-    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, default model, "
-          f"one {args.size}x{args.size} image into {args.n_styles} styles, {args.repeats} timed runs after "
-          f"{args.warmup} warm-up")
     auto = resolve_precision("auto", device)
-    rows = [("released (loop, fp32)", timed(released, args.repeats, args.warmup, sync)),
-            (f"ours, default (auto = {auto})", timed(ours("auto"), args.repeats, args.warmup, sync)),
-            ("ours, --precision fp32", timed(ours("fp32"), args.repeats, args.warmup, sync)),
-            (f"ours, {auto}, {len(styles)} styles in 1 batch", timed(ours("auto", len(styles)), args.repeats,
-                                                                     args.warmup, sync))]
-    if not args.no_onnx and device.type == "cpu":
-        try:
-            import onnxruntime as ort
+    paths = {"released (loop, fp32)": released,
+             f"ours, default (auto = {auto})": ours("auto"),
+             "ours, --precision fp32": ours("fp32"),
+             f"ours, {auto}, {len(styles)} styles in 1 batch": ours("auto", len(styles))}
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.no_onnx and device.type == "cpu":
+            try:
+                import onnxruntime as ort
 
-            from munit_cli.export import export_onnx
-        except ImportError:
-            print("(onnxruntime not installed: skipping the ONNX Runtime row)")
-        else:
-            with tempfile.TemporaryDirectory() as tmp:
+                from munit_cli.export import export_onnx
+            except ImportError:
+                print("(onnxruntime not installed: skipping the ONNX Runtime rows)")
+            else:
                 exported = export_onnx(model, Path(tmp) / "m", "A2B")
                 session = ort.InferenceSession(str(exported.translate_path), providers=["CPUExecutionProvider"])
                 feed = {"image": x.repeat(len(styles), 1, 1, 1).numpy(), "style": styles.numpy()}
-                rows.append(("onnxruntime (one batch, fp32)",
-                             timed(lambda: session.run(None, feed), args.repeats, args.warmup, sync)))
                 feeds = [{"image": x.numpy(), "style": styles[k:k + 1].numpy()} for k in range(len(styles))]
-                rows.append(("onnxruntime (per style, fp32)",
-                             timed(lambda: [session.run(None, f) for f in feeds], args.repeats, args.warmup, sync)))
-    if args.compile:  # torch.compile the decoder; the first call compiles (timed separately)
-        start = time.perf_counter()
-        compiled = ours("auto")
-        casts["auto"].gen_b.dec = torch.compile(casts["auto"].gen_b.dec)
-        compiled()
-        print(f"torch.compile of the decoder took {time.perf_counter() - start:.1f} s")
-        rows.append((f"ours, {auto}, compiled", timed(compiled, args.repeats, args.warmup, sync)))
-    baseline = rows[0][1]
-    print(f"{'path':34} {'s/image':>8} {'speed-up':>9}")
-    for name, seconds in rows:
-        print(f"{name:34} {seconds:8.3f} {baseline / seconds:8.2f}x")
-
+                paths["onnxruntime (one batch, fp32)"] = lambda: session.run(None, feed)
+                paths["onnxruntime (per style, fp32)"] = lambda: [session.run(None, f) for f in feeds]
+        if args.compile:  # torch.compile the decoder; the first call compiles (timed separately)
+            compiled = cast_for_inference(copy.deepcopy(model), "auto")
+            compiled.gen_b.dec = torch.compile(compiled.gen_b.dec)
+            start = time.perf_counter()
+            translate(compiled.gen_a, compiled.gen_b, x, styles)
+            print(f"torch.compile of the decoder took {time.perf_counter() - start:.1f} s")
+            paths[f"ours, {auto}, compiled"] = lambda: translate(compiled.gen_a, compiled.gen_b, x, styles)
+        print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, default model, "
+              f"one {args.size}x{args.size} image into {args.n_styles} styles; {args.rounds} rounds of one "
+              f"call per path in turn, after {args.warmup} warm-up call(s) each")
+        times = interleaved(paths, args.rounds, args.warmup, sync)
+    baseline = statistics.median(times["released (loop, fp32)"])
+    print(f"{'path':34} {'median s':>9} {'min-max s':>13} {'speed-up':>9}")
+    for name, seconds in times.items():
+        median = statistics.median(seconds)
+        print(f"{name:34} {median:9.3f} {min(seconds):6.3f}-{max(seconds):6.3f} {baseline / median:8.2f}x")
 
 if __name__ == "__main__":
     main()

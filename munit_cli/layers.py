@@ -226,18 +226,22 @@ def upsample_conv5x5(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     phases = torch.einsum("ayj,bxk,oijk->oabiyx", fold, fold, weight).reshape(-1, weight.shape[1], 3, 3)
     low = F.pad(x, (1, 1, 1, 1), mode=_LOW_RES_PADDING[conv.padding_mode])
     out = pixel_shuffle_2x(F.conv2d(low, phases, bias.repeat_interleave(4)))
-    if conv.padding_mode == "reflect":
-        _add_reflection_terms(out, x, weight)
-    return out
+    return _add_reflection_terms(out, x, weight) if conv.padding_mode == "reflect" else out
 
 
 def pixel_shuffle_2x(x: torch.Tensor) -> torch.Tensor:
-    """``F.pixel_shuffle(x, 2)`` as a view, a permute and one copy: 2-4x faster on a CPU."""
+    """``F.pixel_shuffle(x, 2)``; eagerly as a view, a permute and one copy: 2-4x faster on a CPU.
+
+    Traced graphs (export, compile) keep the op itself: ONNX Runtime runs it as DepthToSpace,
+    many times faster than the 6-d transpose.
+    """
+    if torch.compiler.is_compiling():
+        return F.pixel_shuffle(x, 2)
     return x.unflatten(1, (-1, 2, 2)).permute(0, 1, 4, 2, 5, 3).flatten(4, 5).flatten(2, 3)
 
 
-def _add_reflection_terms(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> None:
-    """Turn ``out`` (replicate padding of the upsampled x) into reflection padding, in place.
+def _add_reflection_terms(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Turn ``out`` (replicate padding of the upsampled x) into reflection padding (in place, eagerly).
 
     With U the upsampled x, the two paddings agree except on the outermost padded line of each side:
     reflection reads U's third line (x's second), replication U's first (x's first). Only the
@@ -256,8 +260,12 @@ def _add_reflection_terms(out: torch.Tensor, x: torch.Tensor, weight: torch.Tens
     # Negative indices: no shape arithmetic, so exported graphs keep dynamic sizes.
     out[:, :, :1] += row_term(x[:, :, 1] - x[:, :, 0], 0)
     out[:, :, -1:] += row_term(x[:, :, -2] - x[:, :, -1], 4)
-    out[:, :, :, :1] += column_term(x[:, :, :, 1] - x[:, :, :, 0], 0)
-    out[:, :, :, -1:] += column_term(x[:, :, :, -2] - x[:, :, :, -1], 4)
+    left, right = column_term(x[:, :, :, 1] - x[:, :, :, 0], 0), column_term(x[:, :, :, -2] - x[:, :, :, -1], 4)
+    if torch.compiler.is_compiling():  # ONNX turns in-place column updates into full-size transposes
+        return torch.cat([out[..., :1] + left, out[..., 1:-1], out[..., -1:] + right], dim=3)
+    out[:, :, :, :1] += left
+    out[:, :, :, -1:] += right
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +291,9 @@ def _block_taps(kernel_size: int) -> torch.Tensor:
 
 
 def pixel_unshuffle_2x(x: torch.Tensor) -> torch.Tensor:
-    """``F.pixel_unshuffle(x, 2)`` as views, a permute and one copy: 2-4x faster on a CPU."""
+    """``F.pixel_unshuffle(x, 2)``; eagerly as views, a permute and one copy (see ``pixel_shuffle_2x``)."""
+    if torch.compiler.is_compiling():
+        return F.pixel_unshuffle(x, 2)
     return x.unflatten(2, (-1, 2)).unflatten(4, (-1, 2)).permute(0, 1, 3, 5, 2, 4).flatten(1, 3)
 
 
