@@ -29,9 +29,9 @@ def encode_style(generator: Generator, images: torch.Tensor) -> torch.Tensor:
 def default_chunk(device: torch.device, styles: int) -> int:
     """Styles per decoder call.
 
-    On a GPU one batch of every pair keeps the device busy. On a CPU, big batches of 256x256
-    activations fall out of cache: decoding 8 styles of one 256x256 image took 3.7 s one pair per
-    call and 4.5 s all in one call (2 cores, float32, benchmarks/translate.py), so pair by pair there.
+    On a GPU one batch of all the styles keeps the device busy. On a CPU, big batches of 256x256
+    activations fall out of cache: 8 styles of one 256x256 image took 1.56 s one style per call and
+    1.78 s all in one call (2 cores, bf16, benchmarks/translate.py), so one by one there.
     """
     return styles if device.type != "cpu" else 1
 

@@ -43,14 +43,16 @@ def group_moments(x: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Ten
     Returns two [N, groups] tensors. Without autograd: the statistics pass of group norm, one fused
     kernel (the standard deviation rounded to x's dtype). With autograd, whose gradient that kernel
     does not give: the mean, then the sum of squares about it, from a float32 copy (two passes are
-    as accurate as Welford's update here, and several times faster on a CPU).
+    as accurate as Welford's update here, and several times faster on a CPU). The squares are
+    summed image row by image row, then over the rows: one running sum over 4M values loses
+    ~1e-4 of the variance in float32, row sums lose ~1e-8.
     """
     n, c, h, w = x.shape
     if torch.is_grad_enabled() and x.requires_grad:
-        grouped = x.float().reshape(n, groups, -1)
-        mean = grouped.mean(2, keepdim=True)
-        var = torch.linalg.vector_norm(grouped - mean, dim=2) ** 2 / grouped.shape[2]
-        return mean[:, :, 0], var
+        rows = x.float().reshape(n, groups, -1, w)
+        mean = rows.mean((2, 3), keepdim=True)
+        var = torch.linalg.vector_norm(rows - mean, dim=3).square().mean(2) / w
+        return mean[:, :, 0, 0], var
     _, mean, rstd = torch.ops.aten.native_group_norm(x, None, None, n, c, h * w, groups, 0.0)
     return mean.float(), rstd.float().pow(-2)  # rstd = 1 / sqrt(var): inf (var 0) gives 0
 
@@ -273,13 +275,13 @@ def _add_reflection_terms(out: torch.Tensor, x: torch.Tensor, weight: torch.Tens
 #
 # oneDNN computes output channels in blocks of 16, so the decoder's final 7x7 convolution to 3
 # (RGB) channels costs as much as one to 16 channels. On 2x2 pixel blocks (pixel unshuffle) the
-# same convolution has 4x the inputs, 12 outputs (one set per output phase) and a 4x4 kernel:
-# 2.9x fewer multiply-adds than the padded 16-channel work, and about 2x faster on a CPU.
+# same convolution has 4x the inputs, 12 outputs (one set per output phase) and a 4x4 kernel: a
+# third of the multiply-adds of the 16-channel work (benchmarks/layers.py times it).
 
 
 def _block_taps(kernel_size: int) -> torch.Tensor:
-    """[phase p, input phase r, block tap t, kernel tap i]: 1 where output 2m+p reads pixel 2(m+t-o)+r
-    through tap i (o the padding in blocks), i.e. where i = 2t + r - p."""
+    """[output phase p, input phase r, block tap t, kernel tap i]: 1 where tap i of output pixel
+    2m+p reads phase r of padded block m+t, i.e. where p + i = 2t + r."""
     taps = (kernel_size + 1) // 2
     select = torch.zeros(2, 2, taps, kernel_size)
     for p in range(2):

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .errors import ConfigError
 from .layers import AdaptiveInstanceNorm, ConvBlock, LinearBlock, ResBlocks
 
 
@@ -75,11 +76,12 @@ class Decoder(nn.Module):
         self.model = nn.Sequential(*layers)
         self.channels = [m.num_features for m in self.modules() if isinstance(m, AdaptiveInstanceNorm)]
         # Compute each (upsample, 5x5 conv) pair at the low resolution (layers.upsample_conv5x5) and
-        # the final convolution on 2x2 pixel blocks (layers.conv_on_2x2_blocks; its input has even
-        # sides when there is an upsampling). Same weights and results (to float rounding); False
+        # the final convolution on 2x2 pixel blocks (layers.conv_on_2x2_blocks; after at least one
+        # upsampling, its input has even sides). Same weights and results (to float rounding); False
         # runs the released computation.
+        if n_upsample < 1:
+            raise ConfigError(f"the decoder needs at least one upsampling; got {n_upsample}")
         self.fast_convs = True
-        self._blocks_for_last = n_upsample > 0
 
     def split_adain_params(self, params: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Cut the MLP output into one (beta, gamma) pair per AdaIN layer, in forward order."""
@@ -112,7 +114,7 @@ class Decoder(nn.Module):
                 x = next(layers).forward_upsampled(x)
             else:
                 x = layer(x)
-        return last.forward_on_blocks(x) if self.fast_convs and self._blocks_for_last else last(x)
+        return last.forward_on_blocks(x) if self.fast_convs else last(x)
 
 
 class Generator(nn.Module):

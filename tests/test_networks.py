@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from munit_cli import MUNIT, ConfigError, LossWeights, ModelConfig, TrainConfig
 from munit_cli.checkpoint import parameter_counts
 from munit_cli.config import model_config_from_dict, train_config_from_dict
-from munit_cli.layers import AdaptiveInstanceNorm, LayerNorm
+from munit_cli.layers import AdaptiveInstanceNorm, LayerNorm, group_moments
 from munit_cli.losses import discriminator_losses, generator_losses
 
 from .conftest import TINY_MODEL
@@ -123,6 +123,20 @@ def test_adain_matches_its_definition_and_norm_paths_agree():
     # A content of batch 1 is shared by all the styles.
     with torch.no_grad():
         torch.testing.assert_close(adain(x[:1], beta, gamma), adain(x[:1].expand(3, -1, -1, -1), beta, gamma))
+
+
+@pytest.mark.parametrize("groups", [1, 64])
+def test_norm_statistics_stay_accurate_over_millions_of_values(groups):
+    """Both statistics paths, on a LayerNorm-sized group of 4M values: float32 sums done right stay
+    within 1e-6 of float64 (a single running sum drifts by ~1e-4 at this size)."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 64, 256, 256) * 2 + 0.5
+    want = x.double().reshape(1, groups, -1).var(2, unbiased=False)
+    with torch.no_grad():
+        _, fused = group_moments(x, groups)
+    _, differentiable = group_moments(x.requires_grad_(), groups)
+    for var in (fused, differentiable):
+        assert ((var.double() - want) / want).abs().max() < 1e-6
 
 
 def test_config_validation_names_field_and_choices():

@@ -48,7 +48,7 @@ def translate(
 
     Styles are random (--n-styles, --seed), taken from reference images (--style-ref), or read from
     a styles file (--styles). Each input is encoded once; its styles are decoded in one batch on a
-    GPU, pair by pair on a CPU (faster there).
+    GPU, one by one on a CPU (faster there).
     """
     check_precision(precision)
     if n_styles < 1 or batch_size < 1:
