@@ -290,13 +290,18 @@ class Trainer:
         return dis
 
     def _check_finite(self, losses: dict[str, torch.Tensor], group: str) -> None:
-        if bool(torch.isfinite(losses["total"]).item()):
+        finite = bool(torch.isfinite(losses["total"]).item())
+        # All processes stop at the same step: one that stopped alone would leave the others
+        # waiting for its gradients.
+        if not distributed.any_rank(not finite, self.dist, self.device):
             return
+        advice = (f"training stopped; the last good checkpoint in {self.ckpt_dir} is intact. Try a lower "
+                  "lr, --precision fp32, or check the data")
+        if finite:
+            raise TrainingError(f"non-finite loss in another process at step {self.step + 1}; {advice}")
         bad = [k for k, v in losses.items() if k != "total" and not torch.isfinite(v).all()] or ["total"]
-        raise TrainingError(
-            f"non-finite loss at step {self.step + 1}: {group}/{bad[0]} = {losses[bad[0]].item()}; "
-            f"training stopped; the last good checkpoint in {self.ckpt_dir} is intact. Try a lower lr, "
-            "--precision fp32, or check the data")
+        raise TrainingError(f"non-finite loss at step {self.step + 1}: {group}/{bad[0]} = "
+                            f"{losses[bad[0]].item()}; {advice}")
 
     # -- the loop ----------------------------------------------------------------------------
 

@@ -19,12 +19,16 @@ from .conftest import tiny_train_config
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_two_process_ddp_then_resume_on_one(shapes_root, tmp_path):
-    out = tmp_path / "run"
+def _torchrun_workers(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "tests" / "ddp_worker.py"), str(shapes_root), str(out), "3"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+           str(REPO / "tests" / "ddp_worker.py"), *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_two_process_ddp_then_resume_on_one(shapes_root, tmp_path):
+    out = tmp_path / "run"
+    proc = _torchrun_workers(str(shapes_root), str(out), "3", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     # Every rank holds the same weights after training (gradients were averaged).
@@ -50,3 +54,15 @@ def test_two_process_ddp_then_resume_on_one(shapes_root, tmp_path):
     assert trainer.step == 3 and trainer.samples_seen == 6  # 3 steps x batch 1 x 2 processes
     assert trainer.fit().step == 5
     assert load_checkpoint(out / "checkpoints" / "latest.safetensors").step == 5
+
+
+def test_non_finite_loss_in_one_process_stops_every_process(shapes_root, tmp_path):
+    """Rank 1 alone sees a NaN loss at step 3: both ranks stop there with a message, none waits
+    for the other (the run would otherwise hang until the 300 s timeout), and step 2 is kept."""
+    out = tmp_path / "run"
+    proc = _torchrun_workers(str(shapes_root), str(out), "5", "nan-on-rank-1", cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "rank 1: non-finite loss at step 3: gen/" in output, output
+    assert "rank 0: non-finite loss in another process at step 3" in output, output
+    assert load_checkpoint(out / "checkpoints" / "latest.safetensors").step == 2
