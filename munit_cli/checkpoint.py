@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,17 @@ def atomic_save(tensors: dict[str, torch.Tensor], path: str | Path, metadata: di
     except OSError:  # some filesystems cannot fsync a directory; the rename is still atomic
         pass
     return path
+
+
+def replace_with_copy(src: Path, dst: Path) -> None:
+    """Make ``dst`` a complete copy of ``src`` atomically (a hard link when the filesystem allows)."""
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def _read(path: str | Path, with_tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

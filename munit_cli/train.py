@@ -6,14 +6,12 @@ trains, checkpoints and resumes. Files written under ``out_dir``:
 - ``checkpoints/step-XXXXXXXX.safetensors`` and ``checkpoints/latest.safetensors``: weights + config
   (``load_checkpoint`` reads them);
 - ``checkpoints/resume.safetensors``: weights, EMA, optimiser moments, RNG states and counters,
-  everything ``--resume`` needs, in one atomically written file (no pickle).
+  everything ``--resume`` needs, in one atomically written file (no pickle; see ``resume``).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,23 +23,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from . import distributed
-from .checkpoint import (
-    KIND_RESUME,
-    STATE_PREFIX,
-    atomic_save,
-    build_metadata,
-    load_weights,
-    pack_weights,
-    read_safetensors,
-    save_checkpoint,
-    unpack_weights,
-)
-from .config import TrainConfig, to_dict, train_config_from_dict
+from .checkpoint import replace_with_copy, save_checkpoint
+from .config import TrainConfig, to_dict
 from .data import DomainDataset, EndlessShard, collate, find_domain, find_images, held_out_batch
-from .errors import CheckpointError, ConfigError, TrainingError
+from .errors import ConfigError, TrainingError
 from .losses import discriminator_losses_on, generator_losses, translate_both
 from .model import MUNIT
 from .precision import autocast
+from .resume import RESUME_FILE, load_resume_state, save_resume_state
 
 RUN_FILE = "run.json"  # the data root and domains, so --resume and style-sample can find the data
 
@@ -201,7 +190,8 @@ class Trainer:
                     if config.ema_decay > 0 else None)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
         if resume:
-            self.load_resume_state(self.ckpt_dir / "resume.safetensors")
+            self.step, self.samples_seen = load_resume_state(
+                self.ckpt_dir / RESUME_FILE, self.model, self.ema, self._optimizers(), self.scaler, self.device)
         elif self.dist.enabled:  # same initial weights everywhere (they already are, by seed; make sure)
             for p in self.model.state_dict().values():
                 torch.distributed.broadcast(p, 0)
@@ -222,6 +212,9 @@ class Trainer:
         # The fused kernel updates every parameter in one pass (CPU and CUDA); same maths as Adam.
         fused = self.device.type in ("cpu", "cuda")
         return torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay, fused=fused)
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_gen": self.opt_gen, "opt_dis": self.opt_dis}
 
     def _generator_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.model.state_dict().items() if k.startswith(("gen_a.", "gen_b."))}
@@ -377,8 +370,9 @@ class Trainer:
         step_path = self.ckpt_dir / f"step-{self.step:08d}.safetensors"
         save_checkpoint(self.model, step_path, ema=self.ema, step=self.step, image_size=str(c.image_size),
                         train_config=json.dumps(to_dict(c)))
-        _replace_with_copy(step_path, self.ckpt_dir / "latest.safetensors")
-        self.save_resume_state(self.ckpt_dir / "resume.safetensors")
+        replace_with_copy(step_path, self.ckpt_dir / "latest.safetensors")
+        save_resume_state(self.ckpt_dir / RESUME_FILE, self.model, self.ema, self._optimizers(), self.scaler,
+                          step=self.step, samples_seen=self.samples_seen, config=c, device=self.device)
         self._prune_checkpoints()
         for cb in self.callbacks:
             cb.on_checkpoint(self, self.ckpt_dir / "latest.safetensors")
@@ -389,72 +383,3 @@ class Trainer:
         if keep:
             for old in sorted(self.ckpt_dir.glob("step-*.safetensors"))[:-keep]:
                 old.unlink(missing_ok=True)
-
-    def save_resume_state(self, path: Path) -> None:
-        tensors = pack_weights(self.model, self.ema)
-        meta_state: dict = {"step": self.step, "samples_seen": self.samples_seen,
-                            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None}
-        for name, opt in (("opt_gen", self.opt_gen), ("opt_dis", self.opt_dis)):
-            state = opt.state_dict()
-            for idx, param_state in state["state"].items():
-                for key, value in param_state.items():
-                    tensors[f"{STATE_PREFIX}{name}.{idx}.{key}"] = torch.as_tensor(value)
-            meta_state[name] = state["param_groups"]
-        tensors[f"{STATE_PREFIX}rng.cpu"] = torch.get_rng_state()
-        if self.device.type == "cuda":
-            tensors[f"{STATE_PREFIX}rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        atomic_save(tensors, path, build_metadata(self.model, KIND_RESUME, step=self.step,
-                                                  resume=json.dumps(meta_state),
-                                                  train_config=json.dumps(to_dict(self.config))))
-
-    def load_resume_state(self, path: Path) -> None:
-        if not path.is_file():
-            raise CheckpointError(f"--resume: no resume state at {path}; start without --resume, "
-                                  "or point --out at the run to continue")
-        tensors, metadata = read_safetensors(path)
-        try:
-            meta_state = json.loads(metadata["resume"])
-        except (KeyError, json.JSONDecodeError):
-            raise CheckpointError(f"{path}: not a munit-cli resume state") from None
-        weights, ema = unpack_weights(tensors)
-        load_weights(self.model, weights, path)
-        if self.ema is not None:
-            for k in self.ema:  # a run that turns EMA on at resume starts it from the live weights
-                self.ema[k] = ema.get(k, self.ema[k]).to(self.device)
-        for name, opt in (("opt_gen", self.opt_gen), ("opt_dis", self.opt_dis)):
-            state: dict = {"param_groups": meta_state[name], "state": {}}
-            prefix = f"{STATE_PREFIX}{name}."
-            for key, value in tensors.items():
-                if key.startswith(prefix):
-                    idx, field_name = key[len(prefix):].split(".", 1)
-                    state["state"].setdefault(int(idx), {})[field_name] = value
-            opt.load_state_dict(state)
-        if meta_state.get("scaler") and self.scaler.is_enabled():
-            self.scaler.load_state_dict(meta_state["scaler"])
-        torch.set_rng_state(tensors[f"{STATE_PREFIX}rng.cpu"])
-        if self.device.type == "cuda" and f"{STATE_PREFIX}rng.cuda" in tensors:
-            torch.cuda.set_rng_state(tensors[f"{STATE_PREFIX}rng.cuda"], self.device)
-        self.step = int(meta_state["step"])
-        self.samples_seen = int(meta_state["samples_seen"])
-
-
-def _replace_with_copy(src: Path, dst: Path) -> None:
-    """Make ``dst`` a complete copy of ``src`` atomically (a hard link when the filesystem allows)."""
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
-def saved_train_config(out_dir: str | Path) -> TrainConfig:
-    """The resolved config a run saved in ``OUT/config.json`` (used by ``--resume``)."""
-    path = Path(out_dir) / "config.json"
-    if not path.is_file():
-        raise CheckpointError(f"--resume: {path} not found; is {out_dir} a munit training run?")
-    try:
-        return train_config_from_dict(json.loads(path.read_text()))
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: damaged ({e})") from None

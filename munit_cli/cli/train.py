@@ -14,7 +14,8 @@ from .. import distributed
 from ..callbacks import MetricsLogger, SampleWriter
 from ..config import PRECISIONS, TrainConfig, replace, to_dict, train_config_from_dict
 from ..errors import ConfigError
-from ..train import RUN_FILE, FitResult, TrainData, Trainer, saved_train_config
+from ..resume import saved_train_config
+from ..train import RUN_FILE, FitResult, TrainData, Trainer
 from ._console import ConsoleProgress, console
 from ._options import DeviceOpt
 
