@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ def test_translate_files_and_folders(trained_checkpoint, inputs, tmp_path):
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
     stems = sorted(p.stem for p in inputs.iterdir())
+    assert re.search(rf"translated {len(stems) + 1} image\(s\) A2B into 3 style\(s\) each in [\d.]+ s", result.output)
     # The single file repeats one from the folder: its outputs get a -1 suffix instead of overwriting.
     expected = {f"{s}_style{k}.png" for s in stems for k in range(3)} | {f"{s}_grid.png" for s in stems}
     expected |= {f"{single.stem}-1_style{k}.png" for k in range(3)} | {f"{single.stem}-1_grid.png"}

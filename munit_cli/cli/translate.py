@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -73,6 +74,7 @@ def translate(
         codes = sample_styles(n_styles, model.config.style_dim, seed, dev)
 
     out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     failed: list[str] = []
     used_stems: set[str] = set()
     # With a fixed size, inputs can share a batch; otherwise each keeps its own shape.
@@ -100,7 +102,9 @@ def translate(
                                out / f"{stem}_grid.png")
             progress.advance(task, len(paths[start:start + group]))
     done = len(paths) - len(failed)
-    console.print(f"translated {done} image(s) {direction} into {len(codes)} style(s) each -> {out}")
+    seconds = time.perf_counter() - started
+    console.print(f"translated {done} image(s) {direction} into {len(codes)} style(s) each in {seconds:.1f} s "
+                  f"-> {out}")
     if failed:
         raise fail(f"{len(failed)} input(s) could not be read: {', '.join(failed)}")
 
