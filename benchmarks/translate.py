@@ -118,6 +118,12 @@ def main() -> None:
               f"one {args.size}x{args.size} image into {args.n_styles} styles; {args.rounds} rounds of one "
               f"call per path in turn, after {args.warmup} warm-up call(s) each")
         times = interleaved(paths, args.rounds, args.warmup, sync)
+    if auto != "fp32":  # what the faster default costs in output pixels (levels of 255)
+        def levels(x: torch.Tensor) -> torch.Tensor:
+            return ((x.float().clamp(-1, 1) + 1) * 127.5).round()
+        diff = (levels(ours(auto)()) - levels(ours("fp32")())).abs()
+        print(f"{auto} against fp32 output: mean |difference| {diff.mean():.2f} levels of 255, "
+              f"99th percentile {diff.flatten().quantile(0.99):.0f}, max {diff.max():.0f}")
     baseline = statistics.median(times["released (loop, fp32)"])
     print(f"{'path':34} {'median s':>9} {'min-max s':>13} {'speed-up':>9}")
     for name, seconds in times.items():
