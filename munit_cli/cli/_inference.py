@@ -11,19 +11,23 @@ from ..config import PRECISIONS
 from ..data import find_images, load_image, preprocess
 from ..errors import ConfigError, DataError
 from ..model import MUNIT
+from ..precision import cast_for_inference
 from ..train import select_device
 from ._console import console
 from ._options import find_latest_checkpoint
 
 
-def load_model(checkpoint: Path | None, device: str) -> tuple[MUNIT, dict[str, str], Path]:
-    """Load a checkpoint (or the newest run's) for inference, EMA weights when it has them."""
+def load_model(checkpoint: Path | None, device: str,
+               precision: str = "fp32") -> tuple[MUNIT, dict[str, str], Path]:
+    """Load a checkpoint (or the newest run's) for inference, EMA weights when it has them, with its
+    weights cast to ``precision`` (auto, fp32, bf16 or fp16)."""
+    check_precision(precision)
     if checkpoint is None:
         checkpoint = find_latest_checkpoint()
         console.print(f"using checkpoint {checkpoint}", highlight=False)
     metadata = read_metadata(checkpoint)
     model = load_checkpoint(checkpoint, select_device(device), use_ema=metadata.get("has_ema") == "true")
-    return model, metadata, checkpoint
+    return cast_for_inference(model, precision), metadata, checkpoint
 
 
 def default_image_size(metadata: dict[str, str], image_size: int | None, model: MUNIT) -> int | None:

@@ -14,10 +14,9 @@ from ..data import find_domain, find_images, image_grid, save_image
 from ..errors import ConfigError, DataError
 from ..inference import encode_style, interpolate_styles, sample_styles, translate
 from ..model import MUNIT
-from ..precision import cast_for_inference
 from ..train import RUN_FILE
 from ._console import console
-from ._inference import check_precision, default_image_size, load_model, model_device, read_image
+from ._inference import default_image_size, load_model, model_device, read_image
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
 
 DEFAULT_CONTENT_IMAGES = 4
@@ -69,12 +68,10 @@ def style_sample(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Render content images (rows) in random styles or along a style walk (columns)."""
-    check_precision(precision)
     if n_styles < 1:
         raise ConfigError("--n-styles must be at least 1")
-    model, metadata, checkpoint = load_model(checkpoint, device)
+    model, metadata, checkpoint = load_model(checkpoint, device, precision)
     dev = model_device(model)
-    cast_for_inference(model, precision)
     direction = direction or metadata.get("default_direction", "A2B")
     source, target = model.generators_for(direction)
     size = default_image_size(metadata, image_size, model) or 256

@@ -15,10 +15,8 @@ from ..data import image_grid, save_image
 from ..errors import ConfigError, DataError
 from ..inference import encode_style, sample_styles
 from ..inference import translate as translate_images
-from ..precision import cast_for_inference
 from ._console import console, err_console, fail
 from ._inference import (
-    check_precision,
     default_image_size,
     expand_inputs,
     load_model,
@@ -51,14 +49,12 @@ def translate(
     a styles file (--styles). Each input is encoded once; its styles are decoded in one batch on a
     GPU, one by one on a CPU (faster there).
     """
-    check_precision(precision)
     if n_styles < 1 or batch_size < 1:
         raise ConfigError("--n-styles and --batch-size must be at least 1")
     if style_ref and styles:
         raise ConfigError("use either --style-ref or --styles, not both")
-    model, metadata, _ = load_model(checkpoint, device)
+    model, metadata, _ = load_model(checkpoint, device, precision)
     dev = model_device(model)
-    cast_for_inference(model, precision)
     direction = direction or metadata.get("default_direction", "A2B")
     source, target = model.generators_for(direction)
     size = default_image_size(metadata, image_size, model)
