@@ -8,9 +8,11 @@ import sys
 from munit_cli import load_checkpoint
 from munit_cli.data import image_grid, load_image, preprocess, save_image
 from munit_cli.inference import encode_style, sample_styles, translate
+from munit_cli.precision import cast_for_inference
 
 checkpoint, content_path, reference_path = sys.argv[1:4]
 model = load_checkpoint(checkpoint, use_ema=True)  # EMA generator weights when the run kept them
+cast_for_inference(model, "auto")  # bf16 weights where the CPU or GPU computes bf16 natively
 dog = preprocess(load_image(content_path), 256).unsqueeze(0)
 cat = preprocess(load_image(reference_path), 256).unsqueeze(0)
 

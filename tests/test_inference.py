@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -236,3 +238,15 @@ def test_precisions(trained_checkpoint, inputs, tmp_path):
     assert np.abs(outs["bf16"] - want).mean() < 4
     bad = run("translate", str(path), "--precision", "fp64", "--checkpoint", str(trained_checkpoint))
     assert bad.exit_code == 1 and "--precision must be auto or one of" in bad.output
+
+
+def test_python_api_example_runs(trained_checkpoint, inputs, shapes_root, tmp_path):
+    """examples/translate_python_api.py, as a user runs it: 8 random styles and 1 guided one."""
+    repo = Path(__file__).resolve().parents[1]
+    dog, cat = sorted(inputs.iterdir())[0], sorted((shapes_root / "test" / "paint").iterdir())[0]
+    proc = subprocess.run([sys.executable, str(repo / "examples" / "translate_python_api.py"),
+                           str(trained_checkpoint), str(dog), str(cat)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    grid = pixels(tmp_path / "python_api_demo.png")
+    assert grid.shape[0] > 2 * 256 and grid.shape[1] > 9 * 256  # 2 rows of 256x256: input + 8 styles
