@@ -11,7 +11,7 @@ from ..config import PRECISIONS
 from ..data import find_images, load_image, preprocess
 from ..errors import ConfigError, DataError
 from ..model import MUNIT
-from ..precision import cast_for_inference
+from ..precision import cast_for_inference, resolve_precision
 from ..train import select_device
 from ._console import console
 from ._options import find_latest_checkpoint
@@ -27,7 +27,11 @@ def load_model(checkpoint: Path | None, device: str,
         console.print(f"using checkpoint {checkpoint}", highlight=False)
     metadata = read_metadata(checkpoint)
     model = load_checkpoint(checkpoint, select_device(device), use_ema=metadata.get("has_ema") == "true")
-    return cast_for_inference(model, precision), metadata, checkpoint
+    device_used = model_device(model)
+    resolved = resolve_precision(precision, device_used)
+    if precision == "auto":
+        console.print(f"{device_used.type}, {resolved} (--precision auto)", highlight=False)
+    return cast_for_inference(model, resolved), metadata, checkpoint
 
 
 def default_image_size(metadata: dict[str, str], image_size: int | None, model: MUNIT) -> int | None:
