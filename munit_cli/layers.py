@@ -6,6 +6,7 @@ onto ours key for key (see ``checkpoint.import_official``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -279,6 +280,7 @@ def _add_reflection_terms(out: torch.Tensor, x: torch.Tensor, weight: torch.Tens
 # third of the multiply-adds of the 16-channel work (benchmarks/layers.py times it).
 
 
+@functools.cache  # built once per kernel size, not at every decoder call; never mutated
 def _block_taps(kernel_size: int) -> torch.Tensor:
     """[output phase p, input phase r, block tap t, kernel tap i]: 1 where tap i of output pixel
     2m+p reads phase r of padded block m+t, i.e. where p + i = 2t + r."""
