@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
@@ -68,6 +67,22 @@ def find_domain(root: str | Path, name: str) -> DomainFolders:
     raise DataError(f"domain {name!r} not found in {root}; domains found: {listing}")
 
 
+def no_images_error(name: str) -> DataError:
+    return DataError(f"domain {name!r} has no images (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+
+
+def list_domains(root: str | Path) -> list[DomainFolders]:
+    """Every domain below ``root``, in the layouts ``find_domain`` knows."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"dataset folder {root} does not exist")
+    train_root = next((root / s for s in TRAIN_SPLITS if (root / s).is_dir()), root)
+    domains = [find_domain(root, name) for name in _subfolders(train_root)]
+    if not domains:
+        raise DataError(f"no domain folders in {root}; expected ROOT/<domain> or ROOT/train/<domain>")
+    return domains
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading and writing images.
 
@@ -99,25 +114,41 @@ def load_image(path: str | Path) -> Image.Image:
         raise DataError(f"{path}: cannot read image ({e})") from None
 
 
-def resize_shorter(img: Image.Image | torch.Tensor, size: int):
-    """Scale so the shorter side is ``size`` (up or down)."""
-    return TF.resize(img, size, interpolation=TF.InterpolationMode.BICUBIC, antialias=True)
+# The transforms work on Pillow images directly: torchvision's functional transforms do the same
+# for Pillow inputs, but importing torchvision loads torch._dynamo with it (2 s per command here).
+
+
+def resize_shorter(img: Image.Image, size: int) -> Image.Image:
+    """Scale so the shorter side is ``size`` (up or down), bicubic; the longer side rounds down."""
+    w, h = img.size
+    short, long = min(w, h), max(w, h)
+    long = int(size * long / short)
+    new = (size, long) if w <= h else (long, size)
+    return img if new == (w, h) else img.resize(new, Image.Resampling.BICUBIC)
+
+
+def center_crop(img: Image.Image, height: int, width: int) -> Image.Image:
+    """The central ``height`` x ``width`` window (the offsets rounded as torchvision rounds them)."""
+    w, h = img.size
+    top, left = int(round((h - height) / 2.0)), int(round((w - width) / 2.0))
+    return img.crop((left, top, left + width, top + height))
 
 
 def to_model_range(img: Image.Image) -> torch.Tensor:
     """PIL RGB -> float tensor [3, H, W] in [-1, 1]."""
-    return TF.to_tensor(img) * 2 - 1
+    pixels = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1)
+    return pixels.float().div_(255).mul_(2).sub_(1)  # torchvision's to_tensor, then to [-1, 1]
 
 
 def preprocess(img: Image.Image, size: int | None, multiple: int = 4) -> torch.Tensor:
     """Evaluation transform: shorter side to ``size`` and a centre square crop; without a size, a
     centre crop to the nearest multiple of ``multiple`` (what the encoder/decoder pair needs)."""
     if size is not None:
-        return to_model_range(TF.center_crop(resize_shorter(img, size), [size, size]))
+        return to_model_range(center_crop(resize_shorter(img, size), size, size))
     w, h = img.size
     if min(w, h) < multiple:
         raise DataError(f"image of {w}x{h} pixels is too small; pass --image-size")
-    return to_model_range(TF.center_crop(img, [h - h % multiple, w - w % multiple]))
+    return to_model_range(center_crop(img, h - h % multiple, w - w % multiple))
 
 
 def train_transform(img: Image.Image, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -126,9 +157,9 @@ def train_transform(img: Image.Image, size: int, generator: torch.Generator) -> 
     w, h = img.size
     top = int(torch.randint(0, h - size + 1, (1,), generator=generator))
     left = int(torch.randint(0, w - size + 1, (1,), generator=generator))
-    img = TF.crop(img, top, left, size, size)
+    img = img.crop((left, top, left + size, top + size))
     if torch.rand((), generator=generator) < 0.5:
-        img = TF.hflip(img)
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return to_model_range(img)
 
 
@@ -196,7 +227,7 @@ class DomainDataset(Dataset):
 
     def __init__(self, paths: Sequence[Path], image_size: int, name: str = ""):
         if not paths:
-            raise DataError(f"domain {name!r} has no images (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
+            raise no_images_error(name)
         self.paths = list(paths)
         self.image_size = image_size
         self.name = name

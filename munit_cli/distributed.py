@@ -32,6 +32,11 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def local_rank() -> int | None:
+    """This process's index on its machine under torchrun (its GPU); None when not launched by it."""
+    return int(os.environ.get("LOCAL_RANK", 0)) if launched_by_torchrun() else None
+
+
 def is_main_process() -> bool:
     """Rank 0 (or not distributed): the process that prints and writes files."""
     return int(os.environ.get("RANK", "0")) == 0

@@ -8,6 +8,8 @@ catches ``MunitError`` once and prints ``error: <message>`` (see ``munit_cli.cli
 class MunitError(Exception):
     """Base class of every error munit-cli raises on purpose."""
 
+    exit_code = 1  # the CLI's exit status for this error
+
 
 class ConfigError(MunitError):
     """A configuration value is invalid or unknown."""
@@ -23,3 +25,9 @@ class CheckpointError(MunitError):
 
 class TrainingError(MunitError):
     """Training cannot continue (for example a loss became NaN or infinite)."""
+
+
+class DeviceError(ConfigError):
+    """The requested device does not exist here (exit status 2, like any wrong argument)."""
+
+    exit_code = 2

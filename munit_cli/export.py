@@ -58,6 +58,7 @@ class OnnxExport:
     style_path: Path
     max_abs_diff_translate: float
     max_abs_diff_style: float
+    exporter: str  # "dynamo", or "torchscript" where the installed torch's dynamo exporter failed
 
 
 def _require_onnx():
@@ -69,20 +70,47 @@ def _require_onnx():
     return onnxruntime
 
 
-def _export_graph(module: nn.Module, args: tuple, path: Path, input_names: list[str], output: str) -> None:
-    batch, height, width = (torch.export.Dim(n, min=1) for n in ("batch", "height", "width"))
-    shapes = {"image": {0: batch, 2: height, 3: width}}
+def _export_graph(module: nn.Module, args: tuple, path: Path, input_names: list[str], output: str,
+                  multiple: int, min_size: int) -> str:
+    """Write ``module`` as ONNX with dynamic batch, height and width; return the exporter used.
+
+    Height and width are declared as what the generators take (multiples of ``multiple``, at least
+    ``min_size``): declared as any size, torch.export proves them wrong and the exporter retries
+    twice, which took three quarters of its time. The dynamo exporter first; where the installed
+    torch's fails (torch 2.4 has no ``dynamo`` argument, some versions fail on some graphs), the
+    TorchScript exporter. Both are checked against PyTorch by ``export_onnx``.
+    """
+    dims = {"image": {0: "batch", 2: "height", 3: "width"}}
     if "style" in input_names:
-        shapes["style"] = {0: batch}
+        dims["style"] = {0: "batch"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    log = io.StringIO()  # the exporter narrates every stage; keep it for the error message only
+    common = dict(input_names=input_names, output_names=[output], opset_version=ONNX_OPSET)
     try:
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, args, str(path), input_names=input_names, output_names=[output],
-                              dynamic_shapes=shapes, opset_version=ONNX_OPSET, dynamo=True, external_data=False)
-    except Exception as e:  # the exporter raises many internal types
-        raise MunitError(f"ONNX export of {path.name} failed: {type(e).__name__}: {e}") from None
+        blocks = max(1, -(-min_size // multiple))  # ceil
+        dim = {"batch": torch.export.Dim("batch", min=1),
+               "height": multiple * torch.export.Dim("height_blocks", min=blocks),
+               "width": multiple * torch.export.Dim("width_blocks", min=blocks)}
+        shapes = {k: {axis: dim[name] for axis, name in axes.items()} for k, axes in dims.items()}
+        _quietly(torch.onnx.export, module, args, str(path), dynamic_shapes=shapes, dynamo=True,
+                 external_data=False, **common)
+        return "dynamo"
+    except Exception as dynamo_error:  # the exporter raises many internal types
+        try:
+            _quietly(torch.onnx.export, module, args, str(path), dynamic_axes=dims, dynamo=False, **common)
+        except TypeError:  # torch before 2.5 has no ``dynamo`` argument: this is its TorchScript exporter
+            _quietly(torch.onnx.export, module, args, str(path), dynamic_axes=dims, **common)
+        except Exception as e:
+            raise MunitError(f"ONNX export of {path.name} failed with both exporters: dynamo: "
+                             f"{type(dynamo_error).__name__}: {dynamo_error}; TorchScript: {type(e).__name__}: {e}") from None
+        return "torchscript"
+
+
+def _quietly(function, *args, **kwargs):
+    """Call ``function`` with its printing and warnings swallowed (the exporters narrate every stage)."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return function(*args, **kwargs)
 
 
 def export_onnx(model: MUNIT, base: str | Path, direction: str, image_size: int = 64,
@@ -98,8 +126,9 @@ def export_onnx(model: MUNIT, base: str | Path, direction: str, image_size: int 
     style = torch.randn(2, model.config.style_dim, generator=g)
     translate, style_net = TranslateGraph(source, target).eval(), StyleGraph(target).eval()
     paths = base.with_name(base.name + ".translate.onnx"), base.with_name(base.name + ".style.onnx")
-    _export_graph(translate, (image, style), paths[0], ["image", "style"], "translated")
-    _export_graph(style_net, (image,), paths[1], ["image"], "style")
+    sizes = dict(multiple=2 ** model.config.n_downsample, min_size=model.config.min_generator_image_size())
+    exporters = {_export_graph(translate, (image, style), paths[0], ["image", "style"], "translated", **sizes),
+                 _export_graph(style_net, (image,), paths[1], ["image"], "style", **sizes)}
 
     # Check both graphs at a size and batch other than the traced ones (dynamic axes really work).
     check_image = torch.rand(3, model.config.input_channels, image_size + 16, image_size + 32, generator=g) * 2 - 1
@@ -111,4 +140,5 @@ def export_onnx(model: MUNIT, base: str | Path, direction: str, image_size: int 
     session = ort.InferenceSession(str(paths[1]), providers=["CPUExecutionProvider"])
     got_s = session.run(None, {"image": check_image.numpy()})[0]
     return OnnxExport(paths[0], paths[1], float((torch.from_numpy(got_t) - want_t).abs().max()),
-                      float((torch.from_numpy(got_s) - want_s).abs().max()))
+                      float((torch.from_numpy(got_s) - want_s).abs().max()),
+                      "torchscript" if "torchscript" in exporters else "dynamo")

@@ -38,6 +38,12 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 PADDING_MODES = {"reflect": "reflect", "replicate": "replicate", "zero": "zeros"}
 
 
+def _as(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x.to(dtype)``, but no op at all where x has that dtype already: the TorchScript ONNX
+    exporter writes such no-op casts into graphs that onnxruntime then refuses to load."""
+    return x if x.dtype == dtype else x.to(dtype)
+
+
 def group_moments(x: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and biased variance of x [N, C, H, W] over each of ``groups`` channel groups, in float32.
 
@@ -50,12 +56,13 @@ def group_moments(x: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Ten
     """
     n, c, h, w = x.shape
     if torch.is_grad_enabled() and x.requires_grad:
-        rows = x.float().reshape(n, groups, -1, w)
+        rows = _as(x, torch.float32).reshape(n, groups, -1, w)
         mean = rows.mean((2, 3), keepdim=True)
         var = torch.linalg.vector_norm(rows - mean, dim=3).square().mean(2) / w
         return mean[:, :, 0, 0], var
-    _, mean, rstd = torch.ops.aten.native_group_norm(x, None, None, n, c, h * w, groups, 0.0)
-    return mean.float(), rstd.float().pow(-2)  # rstd = 1 / sqrt(var): inf (var 0) gives 0
+    # The kernel wants a contiguous input on some torch versions (2.11 raises on a sliced one).
+    _, mean, rstd = torch.ops.aten.native_group_norm(x.contiguous(), None, None, n, c, h * w, groups, 0.0)
+    return _as(mean, torch.float32), _as(rstd, torch.float32).pow(-2)  # rstd = 1 / sqrt(var): inf (var 0) gives 0
 
 
 def scale_shift(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
@@ -64,7 +71,7 @@ def scale_shift(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> to
     Multiply, then add in place: about 3x faster on a CPU than ``torch.addcmul``, whose broadcasting
     path is slow there (and 5x for bfloat16).
     """
-    scale, shift = scale.to(x.dtype)[:, :, None, None], shift.to(x.dtype)[:, :, None, None]
+    scale, shift = _as(scale, x.dtype)[:, :, None, None], _as(shift, x.dtype)[:, :, None, None]
     return (x * scale).add_(shift)
 
 
@@ -86,8 +93,8 @@ class LayerNorm(nn.Module):
         n = x[0].numel()
         std = (var * (n / (n - 1))).sqrt()  # unbiased
         # Fold normalisation and affine into one scale and shift per (sample, channel).
-        scale = self.gamma[None, :].float() / (std + self.eps)
-        shift = self.beta[None, :].float() - mean * scale
+        scale = _as(self.gamma[None, :], torch.float32) / (std + self.eps)
+        shift = _as(self.beta[None, :], torch.float32) - mean * scale
         return scale_shift(x, scale, shift)
 
 
@@ -106,8 +113,8 @@ class AdaptiveInstanceNorm(nn.Module):
         """x: [N or 1, C, H, W]; beta, gamma: [N, C]. An x of batch 1 is shared by all N styles."""
         mean, var = group_moments(x, x.shape[1])  # [N or 1, C]
         # gamma * (x - mean) / sqrt(var + eps) + beta, folded into one scale and shift per channel.
-        scale = gamma.float() * torch.rsqrt(var + self.eps)
-        shift = beta.float() - mean * scale
+        scale = _as(gamma, torch.float32) * torch.rsqrt(var + self.eps)
+        shift = _as(beta, torch.float32) - mean * scale
         return scale_shift(x, scale, shift)
 
 
@@ -280,17 +287,20 @@ def _add_reflection_terms(out: torch.Tensor, x: torch.Tensor, weight: torch.Tens
 # third of the multiply-adds of the 16-channel work (benchmarks/layers.py times it).
 
 
-@functools.cache  # built once per kernel size, not at every decoder call; never mutated
-def _block_taps(kernel_size: int) -> torch.Tensor:
+@functools.cache  # plain Python, so a call made while tracing can never leave a traced tensor here
+def _block_tap_indices(kernel_size: int) -> tuple[tuple[int, ...], ...]:
+    """The (p, r, t, i) of every 1 in ``_block_taps``, as four index tuples."""
+    taps = (kernel_size + 1) // 2
+    ones = [(p, r, t, 2 * t + r - p) for p in range(2) for r in range(2) for t in range(taps)
+            if 0 <= 2 * t + r - p < kernel_size]
+    return tuple(zip(*ones))
+
+
+def _block_taps(kernel_size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """[output phase p, input phase r, block tap t, kernel tap i]: 1 where tap i of output pixel
     2m+p reads phase r of padded block m+t, i.e. where p + i = 2t + r."""
-    taps = (kernel_size + 1) // 2
-    select = torch.zeros(2, 2, taps, kernel_size)
-    for p in range(2):
-        for r in range(2):
-            for t in range(taps):
-                if 0 <= 2 * t + r - p < kernel_size:
-                    select[p, r, t, 2 * t + r - p] = 1.0
+    select = torch.zeros(2, 2, (kernel_size + 1) // 2, kernel_size, device=device, dtype=dtype)
+    select[_block_tap_indices(kernel_size)] = 1.0
     return select
 
 
@@ -304,7 +314,7 @@ def pixel_unshuffle_2x(x: torch.Tensor) -> torch.Tensor:
 def conv_on_2x2_blocks(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """``conv(x)`` for a stride-1 convolution with an odd kernel and 'same' padding; x's H and W even."""
     weight, bias = conv.weight, conv.bias
-    select = _block_taps(weight.shape[-1]).to(device=weight.device, dtype=weight.dtype)
+    select = _block_taps(weight.shape[-1], weight.device, weight.dtype)
     # [out, in, k, k] -> [out, p, q, in, r, s, t, u] -> [out * 4, in * 4, taps, taps] (pixel-shuffle orders)
     kernel = torch.einsum("prti,qsuj,ocij->opqcrstu", select, select, weight).flatten(0, 2).flatten(1, 3)
     mode = "constant" if conv.padding_mode == "zeros" else conv.padding_mode

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,30 +26,13 @@ from . import distributed
 from .checkpoint import replace_with_copy, save_checkpoint
 from .config import TrainConfig, to_dict
 from .data import DomainDataset, EndlessShard, collate, find_domain, find_images, held_out_batch
-from .errors import ConfigError, TrainingError
+from .devices import select_device
+from .errors import ConfigError, DataError, TrainingError
 from .losses import discriminator_losses_on, generator_losses, translate_both
 from .model import MUNIT
 from .precision import autocast
 from .resume import RESUME_FILE, load_resume_state, save_resume_state
-
-RUN_FILE = "run.json"  # the data root and domains, so --resume and style-sample can find the data
-
-
-def select_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` picks CUDA (this process's GPU under torchrun), then MPS, then the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
-    return device
+from .runs import RUN_FILE
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -71,13 +54,19 @@ class TrainData:
     domains: tuple[str, str]
 
     @classmethod
-    def from_folder(cls, root: str | Path, source: str, target: str, config: TrainConfig) -> TrainData:
+    def from_folder(cls, root: str | Path, source: str, target: str, config: TrainConfig,
+                    skip: Collection[Path] = ()) -> TrainData:
+        """Both domains' training images, less those in ``skip`` (found unreadable beforehand)."""
         if source == target:
             raise ConfigError(f"--source and --target are both {source!r}; pick two different domains")
+        skip = set(skip)
         datasets, samples = [], []
         for name in (source, target):
             folders = find_domain(root, name)
-            paths = find_images(folders.train)
+            found = find_images(folders.train)
+            paths = [p for p in found if p not in skip]
+            if found and not paths:
+                raise DataError(f"domain {name!r}: none of its {len(found)} images can be read")
             datasets.append(DomainDataset(paths, config.image_size, name))
             samples.append(held_out_batch(folders, paths, config.n_samples, config.image_size))
         return cls((datasets[0], datasets[1]), (samples[0], samples[1]), Path(root).resolve(), (source, target))
@@ -165,8 +154,8 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
         self.data = data
-        self.dist = distributed.setup(use_nccl=device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()))
-        self.device = select_device(device, self.dist.local_rank)
+        self.device = select_device(device, distributed.local_rank())
+        self.dist = distributed.setup(use_nccl=self.device.type == "cuda")
         self.callbacks = list(callbacks) if self.dist.is_main else []
         self.step = 0
         self.samples_seen = 0

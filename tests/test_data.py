@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from munit_cli import DataError
-from munit_cli.data import DomainDataset, EndlessShard, find_domain, find_images, load_image
+from munit_cli.data import DomainDataset, EndlessShard, find_domain, find_images, load_image, preprocess
 
 
 def _img(path, mode="RGB", size=(40, 30), color=(200, 30, 30)):
@@ -107,3 +107,18 @@ def test_endless_shard_resumes_exactly_and_splits_ranks():
 def test_augmentation_is_a_function_of_the_seed(tmp_path):
     ds = DomainDataset([_img(tmp_path / "a.png", size=(60, 40), color=(10, 200, 90))], 32)
     torch.testing.assert_close(ds[(0, 5)][0], ds[(0, 5)][0])
+
+
+def test_transforms_equal_torchvisions():
+    """data.py resizes and crops with Pillow itself (torchvision's import costs seconds): same pixels."""
+    import torchvision.transforms.functional as TF
+
+    rng = np.random.default_rng(0)
+    for w, h in [(96, 80), (80, 96), (33, 57), (256, 256), (300, 199), (31, 32)]:
+        img = Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8))
+        for size in (17, 32, 64):
+            resized = TF.resize(img, size, interpolation=TF.InterpolationMode.BICUBIC, antialias=True)
+            want = TF.to_tensor(TF.center_crop(resized, [size, size])) * 2 - 1
+            assert torch.equal(preprocess(img, size), want), (w, h, size)
+        want = TF.to_tensor(TF.center_crop(img, [h - h % 4, w - w % 4])) * 2 - 1
+        assert torch.equal(preprocess(img, None), want), (w, h)

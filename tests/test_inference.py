@@ -99,7 +99,7 @@ def test_saved_styles_are_reused(trained_checkpoint, inputs, tmp_path):
     styles_file = tmp_path / "styles.safetensors"
     grid = tmp_path / "grid.png"
     content = sorted(inputs.iterdir())[:1]
-    result = run("style-sample", "--content", str(content[0]), "-n", "3", "--seed", "5", "--save-styles",
+    result = run("style-sample", str(content[0]), "-n", "3", "--seed", "5", "--save-styles",
                  str(styles_file), "--out", str(grid), "--checkpoint", str(trained_checkpoint), "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert grid.exists() and load_styles(styles_file, 4).shape == (3, 4)
@@ -127,7 +127,7 @@ def test_interpolation_endpoints_are_the_two_styles(trained_checkpoint):
 def test_style_sample_defaults_and_interpolate_cli(trained_checkpoint, shapes_root, tmp_path):
     ref = next((shapes_root / "test" / "paint").iterdir())
     out = tmp_path / "walk.png"
-    # No --content: the run's held-out source images, found through the run folder.
+    # No content images: the run's held-out source images, found through the run folder.
     result = run("style-sample", "--interpolate", "3", str(ref), "--steps", "4", "--out", str(out),
                  "--checkpoint", str(trained_checkpoint), "--device", "cpu")
     assert result.exit_code == 0, result.output
@@ -159,7 +159,7 @@ def test_export_bundle_round_trip(trained_checkpoint, inputs, tmp_path):
     half = tmp_path / "half.safetensors"
     assert run("export", "--checkpoint", str(trained_checkpoint), "-o", str(half), "--half").exit_code == 0
     assert half.stat().st_size < 0.6 * bundle.stat().st_size
-    assert run("style-sample", "-n", "2", "--checkpoint", str(half), "--content", str(next(inputs.iterdir())),
+    assert run("style-sample", "-n", "2", "--checkpoint", str(half), str(next(inputs.iterdir())),
                "--out", str(tmp_path / "h.png")).exit_code == 0
 
 

@@ -1,13 +1,19 @@
-"""The `munit` command: a Typer app with one module per command."""
+"""The `munit` command: a Typer app with one module per command.
+
+Command modules import torch and the model stack inside their functions, so that parsing the
+command line (and `--help`) answers at once.
+"""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from .. import __version__
-from ._console import console, handle_errors
+from ._console import console, err_console, handle_errors
+from .data import check, data_app
 from .demo import demo
 from .export import export
 from .import_official import import_official
@@ -29,6 +35,8 @@ for name, command in (("train", train), ("demo", demo), ("translate", translate)
                       ("style-sample", style_sample), ("export", export), ("info", info),
                       ("import-official", import_official)):
     app.command(name)(handle_errors(command))
+data_app.command("check")(handle_errors(check))
+app.add_typer(data_app, name="data")
 
 
 def _version(value: bool) -> None:
@@ -46,5 +54,25 @@ def _root(version: Annotated[bool | None, typer.Option(
     """
 
 
+# click's exception types, whether typer uses click or its own copy of it.
+_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def main() -> None:
-    app()
+    """The `munit` entry point. A usage error is two short lines (what is wrong, where the help is)
+    instead of Typer's framed box."""
+    try:
+        status = app(standalone_mode=False)
+    except typer.Abort:
+        err_console.print("[bold red]error:[/] aborted", highlight=False)
+        status = 1
+    except _CLICK_EXCEPTION as e:
+        context = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError" and context is not None:  # `munit` or `munit data` alone
+            console.print(context.get_help(), highlight=False)
+            sys.exit(0)
+        err_console.print(f"[bold red]error:[/] {e.format_message()}", highlight=False)
+        if context is not None:
+            err_console.print(f"See '{context.command_path} --help'.", highlight=False)
+        status = e.exit_code
+    sys.exit(status if isinstance(status, int) else 0)

@@ -9,10 +9,10 @@ import torch
 from ..checkpoint import load_checkpoint, read_metadata
 from ..config import PRECISIONS
 from ..data import find_images, load_image, preprocess
+from ..devices import select_device
 from ..errors import ConfigError, DataError
 from ..model import MUNIT
 from ..precision import cast_for_inference, resolve_precision
-from ..train import select_device
 from ._console import console
 from ._options import find_latest_checkpoint
 
@@ -22,11 +22,12 @@ def load_model(checkpoint: Path | None, device: str,
     """Load a checkpoint (or the newest run's) for inference, EMA weights when it has them, with its
     weights cast to ``precision`` (auto, fp32, bf16 or fp16)."""
     check_precision(precision)
+    target_device = select_device(device)
     if checkpoint is None:
         checkpoint = find_latest_checkpoint()
         console.print(f"using checkpoint {checkpoint}", highlight=False)
     metadata = read_metadata(checkpoint)
-    model = load_checkpoint(checkpoint, select_device(device), use_ema=metadata.get("has_ema") == "true")
+    model = load_checkpoint(checkpoint, target_device, use_ema=metadata.get("has_ema") == "true")
     device_used = model_device(model)
     resolved = resolve_precision(precision, device_used)
     if precision == "auto":

@@ -5,16 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
 
-from ..callbacks import MetricsLogger, SampleWriter
 from ..config import LossWeights, ModelConfig, TrainConfig
-from ..data import image_grid, save_image
-from ..demo import DOMAINS, make_shapes_dataset
-from ..inference import sample_styles, translate
-from ..train import TrainData, Trainer
-from ._console import ConsoleProgress, console
+from ._console import console
 from ._options import DeviceOpt
 
 # Small enough to train on two CPU cores in minutes, big enough to learn shapes and colours. One
@@ -39,6 +33,17 @@ def demo(
     Content is the geometry, style is the colour: sketch->paint should keep each shape and paint it
     in different colours.
     """
+    import torch  # heavy imports here, not at the top: `munit --help` must not load torch
+
+    from ..callbacks import MetricsLogger, SampleWriter
+    from ..data import image_grid, save_image
+    from ..demo import DOMAINS, make_shapes_dataset
+    from ..devices import select_device
+    from ..inference import sample_styles, translate
+    from ..train import TrainData, Trainer
+    from ._progress import ConsoleProgress
+
+    device = str(select_device(device))  # a missing device is an error before the dataset is drawn
     data_root = make_shapes_dataset(out / "data", n_train=300, n_test=6, size=image_size, seed=seed)
     source, target = DOMAINS
     run = out / "runs" / f"{source}2{target}"

@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError
-from ..export import export_bundle, export_onnx
 from ._console import console
-from ._inference import load_model
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt
 
 FORMATS = ("safetensors", "onnx")
@@ -33,6 +31,11 @@ def export(
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}; got {format!r}")
     if half and format != "safetensors":
         raise ConfigError("--half applies to --format safetensors only")
+    import torch  # heavy imports here, not at the top: `munit --help` must not load torch
+
+    from ..export import export_bundle, export_onnx
+    from ._inference import load_model
+
     model, metadata, checkpoint = load_model(checkpoint, device)
     direction = direction or metadata.get("default_direction", "A2B")
     source_name, target_name = model.domains_for(direction)
@@ -47,6 +50,9 @@ def export(
         return
     base = base.with_suffix("") if base.suffix == ".onnx" else base
     result = export_onnx(model.cpu(), base, direction)
+    if result.exporter == "torchscript":
+        console.print(f"note: the dynamo ONNX exporter of torch {torch.__version__} failed on this model; "
+                      "used the TorchScript exporter (checked below like the other)", highlight=False)
     console.print(f"wrote {result.translate_path} (image, style -> translated) and {result.style_path} (image -> style)")
     console.print(f"onnxruntime vs PyTorch, largest difference: translate {result.max_abs_diff_translate:.2e}, "
                   f"style {result.max_abs_diff_style:.2e}")

@@ -7,9 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ..checkpoint import import_official as convert
-from ..checkpoint import parameter_counts, save_checkpoint
-from ..config import to_dict
 from ..errors import ConfigError
 from ._console import console
 
@@ -30,6 +27,10 @@ def import_official(
     names = tuple(n.strip() for n in domains.split(","))
     if len(names) != 2:
         raise ConfigError(f"--domains takes two names separated by a comma (e.g. dog,cat); got {domains!r}")
+    from ..checkpoint import import_official as convert  # imports torch
+    from ..checkpoint import parameter_counts, save_checkpoint
+    from ..config import to_dict
+
     model = convert(gen_pt, dis, names, padding=padding, activation=activation)  # type: ignore[arg-type]
     path = save_checkpoint(model, output, step=0, source=str(gen_pt))
     config = to_dict(model.config)

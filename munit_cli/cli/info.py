@@ -7,15 +7,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from ..checkpoint import load_checkpoint, parameter_counts, read_metadata
-from ..config import to_dict
 from ._console import console
 
 
 def info(checkpoint: Annotated[Path, typer.Argument(help="A munit-cli .safetensors file.")]) -> None:
     """Show a checkpoint's domains, training step, config, parameter counts, file size and format."""
+    from rich.table import Table
+
+    from ..checkpoint import load_checkpoint, parameter_counts, read_metadata  # imports torch
+    from ..config import to_dict
+
     metadata = read_metadata(checkpoint)
     model = load_checkpoint(checkpoint)
     table = Table(title=str(checkpoint), show_header=False, title_justify="left")

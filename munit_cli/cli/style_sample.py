@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 
-from ..checkpoint import save_styles
-from ..data import find_domain, find_images, image_grid, save_image
 from ..errors import ConfigError, DataError
-from ..inference import encode_style, interpolate_styles, sample_styles, translate
-from ..model import MUNIT
-from ..train import RUN_FILE
+from ..runs import RUN_FILE
 from ._console import console
-from ._inference import default_image_size, load_model, model_device, read_image
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..model import MUNIT
 
 DEFAULT_CONTENT_IMAGES = 4
 
 
 def _default_content(checkpoint: Path, model: MUNIT, direction: str) -> list[Path]:
     """Held-out images of the run's source domain, found through the run's run.json."""
+    from ..data import find_domain, find_images
+
     run_file = checkpoint.resolve().parent.parent / RUN_FILE
-    hint = "pass --content IMG..."
+    hint = "pass content images: munit style-sample IMG [IMG...]"
     if not run_file.is_file():
         raise ConfigError(f"no content images given and {checkpoint} is not inside a training run; {hint}")
     run = json.loads(run_file.read_text())
@@ -42,6 +43,9 @@ def _default_content(checkpoint: Path, model: MUNIT, direction: str) -> list[Pat
 
 def _style_from(spec: str, model: MUNIT, target, size: int | None, device: torch.device) -> torch.Tensor:
     """A style given as an integer seed, or as the path of a reference image."""
+    from ..inference import encode_style, sample_styles
+    from ._inference import read_image
+
     if spec.lstrip("-").isdigit():
         return sample_styles(1, model.config.style_dim, int(spec), device)[0]
     path = Path(spec)
@@ -51,8 +55,9 @@ def _style_from(spec: str, model: MUNIT, target, size: int | None, device: torch
 
 
 def style_sample(
-    content: Annotated[list[Path] | None, typer.Option(
-        help="Content images (rows). Default: held-out images of the run's source domain.")] = None,
+    inputs: Annotated[list[Path] | None, typer.Argument(
+        help="Content images and/or folders (rows). Default: held-out images of the run's source domain.",
+        show_default=False)] = None,
     n_styles: Annotated[int, typer.Option("--n-styles", "-n", help="Random styles (columns).")] = 8,
     seed: SeedOpt = 0,
     interpolate: Annotated[tuple[str, str] | None, typer.Option(
@@ -66,16 +71,29 @@ def style_sample(
     checkpoint: CheckpointOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
+    content: Annotated[list[Path] | None, typer.Option(hidden=True, help="Older spelling of INPUTS.")] = None,
 ) -> None:
-    """Render content images (rows) in random styles or along a style walk (columns)."""
+    """Render content images (rows) in random styles or along a style walk (columns).
+
+    e.g. `munit style-sample dog1.jpg dog2.jpg --n-styles 8`, or `--interpolate 3 cat.jpg` to walk
+    from the style of seed 3 to that of a reference cat.
+    """
     if n_styles < 1:
         raise ConfigError("--n-styles must be at least 1")
+    import torch  # heavy imports here, not at the top: `munit --help` must not load torch
+
+    from ..checkpoint import save_styles
+    from ..data import image_grid, save_image
+    from ..inference import interpolate_styles, sample_styles, translate
+    from ._inference import default_image_size, expand_inputs, load_model, model_device, read_image
+
     model, metadata, checkpoint = load_model(checkpoint, device, precision)
     dev = model_device(model)
     direction = direction or metadata.get("default_direction", "A2B")
     source, target = model.generators_for(direction)
     size = default_image_size(metadata, image_size, model) or 256
-    paths = content or _default_content(checkpoint, model, direction)
+    given = [*(inputs or []), *(content or [])]
+    paths = expand_inputs(given) if given else _default_content(checkpoint, model, direction)
     x = torch.cat([read_image(p, size, model, dev) for p in paths])
 
     if interpolate is not None:

@@ -10,13 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import distributed
-from ..callbacks import MetricsLogger, SampleWriter
 from ..config import PRECISIONS, TrainConfig, replace, to_dict, train_config_from_dict
 from ..errors import ConfigError
-from ..resume import saved_train_config
-from ..train import RUN_FILE, FitResult, TrainData, Trainer
-from ._console import ConsoleProgress, console
+from ..runs import RUN_FILE
+from ._console import console
 from ._options import DeviceOpt
 
 
@@ -104,6 +101,14 @@ def train(
     root, source, target = _run_info(out, root, source, target)
     if source == target:
         raise ConfigError(f"--source and --target are both {source!r}; pick two different domains")
+    from .. import distributed  # heavy imports here, not at the top: `munit --help` must not load torch
+    from ..callbacks import MetricsLogger, SampleWriter
+    from ..devices import select_device
+    from ..resume import saved_train_config
+    from ..train import TrainData, Trainer
+    from ._progress import ConsoleProgress
+
+    dev = select_device(device, distributed.local_rank())  # a missing device is an error before any work
     if resume:
         cfg = resolve_config(config, saved_train_config(out), **flags)
     else:
@@ -111,8 +116,9 @@ def train(
             raise ConfigError(f"{out} already holds a training run; add --resume to continue it, "
                               "or choose a new --out")
         cfg = resolve_config(config, None, **flags)
-    data = TrainData.from_folder(root, source, target, cfg)
     main = distributed.is_main_process()
+    bad_images = _check_training_images(root, (source, target), out, quiet=not main, keep=not dry_run)
+    data = TrainData.from_folder(root, source, target, cfg, skip=bad_images)
     if main:
         console.print(f"[bold]munit train[/] {source} ({len(data.datasets[0])} images) -> "
                       f"{target} ({len(data.datasets[1])} images), run folder {out}", highlight=False)
@@ -120,7 +126,7 @@ def train(
         console.print_json(json.dumps(to_dict(cfg)))
         return
     callbacks = [ConsoleProgress(), MetricsLogger(out), SampleWriter(out)]
-    trainer = Trainer(cfg, data, out, (source, target), device=device, callbacks=callbacks, resume=resume)
+    trainer = Trainer(cfg, data, out, (source, target), device=str(dev), callbacks=callbacks, resume=resume)
     if main:
         console.print(f"device {trainer.device}, precision {cfg.precision}, "
                       f"{trainer.dist.world_size} process(es), starting at step {trainer.step}", highlight=False)
@@ -128,7 +134,23 @@ def train(
     report(result, out, main)
 
 
-def report(result: FitResult, out: Path, main: bool) -> None:
+def _check_training_images(root: Path, domains: tuple[str, str], out: Path, quiet: bool, keep: bool) -> set[Path]:
+    """Decode every training image once before the first step; the unreadable ones (listed in
+    OUT/bad_images.txt) are left out. Results are cached in OUT, so --resume checks only changed files."""
+    from ..data import find_domain, find_images, no_images_error
+    from ..runs import BAD_IMAGES_FILE, IMAGE_CHECK_FILE
+    from .data import check_domains
+
+    paths = {name: find_images(find_domain(root, name).train) for name in domains}
+    for name, found in paths.items():
+        if not found:  # before anything is written to the run folder
+            raise no_images_error(name)
+    results = check_domains(paths, cache_file=out / IMAGE_CHECK_FILE if keep and not quiet else None,
+                            bad_list=out / BAD_IMAGES_FILE if keep and not quiet else None, quiet=quiet)
+    return {path for result in results.values() for path in result.bad}
+
+
+def report(result, out: Path, main: bool) -> None:
     if not main:
         if result.reason == "interrupted":
             raise typer.Exit(128 + signal.SIGINT)

@@ -6,23 +6,10 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..checkpoint import load_styles
-from ..data import image_grid, save_image
-from ..errors import ConfigError, DataError
-from ..inference import encode_style, sample_styles
-from ..inference import translate as translate_images
+from ..errors import ConfigError
 from ._console import console, err_console, fail
-from ._inference import (
-    default_image_size,
-    expand_inputs,
-    load_model,
-    model_device,
-    read_image,
-)
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
 
 
@@ -32,7 +19,8 @@ def translate(
     n_styles: Annotated[int, typer.Option("--n-styles", "-n", help="Random styles per input.")] = 8,
     seed: SeedOpt = 0,
     style_ref: Annotated[list[Path] | None, typer.Option(
-        help="Reference image(s) of the target domain: use their styles instead of random ones.")] = None,
+        help="A reference image of the target domain: use its style instead of random ones. "
+        "Repeat the option for several (--style-ref a.jpg --style-ref b.jpg).")] = None,
     styles: Annotated[Path | None, typer.Option(
         help="Style codes saved by `munit style-sample --save-styles` (same styles for every input).")] = None,
     direction: DirectionOpt = None,
@@ -53,6 +41,16 @@ def translate(
         raise ConfigError("--n-styles and --batch-size must be at least 1")
     if style_ref and styles:
         raise ConfigError("use either --style-ref or --styles, not both")
+    import torch  # heavy imports here, not at the top: `munit --help` must not load torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..checkpoint import load_styles
+    from ..data import image_grid, save_image
+    from ..errors import DataError
+    from ..inference import encode_style, sample_styles
+    from ..inference import translate as translate_images
+    from ._inference import default_image_size, expand_inputs, load_model, model_device, read_image
+
     model, metadata, _ = load_model(checkpoint, device, precision)
     dev = model_device(model)
     direction = direction or metadata.get("default_direction", "A2B")
@@ -69,7 +67,6 @@ def translate(
     else:
         codes = sample_styles(n_styles, model.config.style_dim, seed, dev)
 
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     failed: list[str] = []
     used_stems: set[str] = set()

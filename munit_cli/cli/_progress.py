@@ -1,0 +1,59 @@
+"""The training progress display: a Rich progress bar on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..train import Callback, FitResult, Trainer
+from ._console import console
+
+
+def format_losses(losses: dict[str, float], keys: tuple[str, ...] = ("gen/total", "dis/total")) -> str:
+    return "  ".join(f"{k.split('/')[0]} {losses[k]:.3f}" for k in keys if k in losses)
+
+
+class ConsoleProgress(Callback):
+    """A Rich progress bar (step, it/s, ETA, losses) on a terminal; plain log lines otherwise."""
+
+    def __init__(self, out: Console = console):
+        self.console = out
+        self.progress: Progress | None = None
+        self.task = None
+        self._t0 = time.perf_counter()
+        self._step0 = 0
+
+    def on_start(self, trainer: Trainer) -> None:
+        self._t0, self._step0 = time.perf_counter(), trainer.step
+        if self.console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("eta"),
+                TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=self.console)
+            self.task = self.progress.add_task("train", total=trainer.config.iterations,
+                                               completed=trainer.step, speed="", losses="")
+            self.progress.start()
+
+    def _speed(self, trainer: Trainer) -> float:
+        return (trainer.step - self._step0) / max(time.perf_counter() - self._t0, 1e-9)
+
+    def on_step(self, trainer: Trainer, losses: dict[str, float]) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=trainer.step, speed=f"{self._speed(trainer):.2f} it/s",
+                                 losses=format_losses(losses))
+        elif trainer.step % trainer.config.log_every == 0 or trainer.step == trainer.config.iterations:
+            self.console.print(f"step {trainer.step}/{trainer.config.iterations}  "
+                               f"{self._speed(trainer):.2f} it/s  {format_losses(losses)}", highlight=False)
+
+    def on_bad_image(self, trainer: Trainer, path: str) -> None:
+        self.console.print(f"[yellow]warning:[/] skipping unreadable image {path}", highlight=False)
+
+    def on_checkpoint(self, trainer: Trainer, path) -> None:
+        if self.progress is None:
+            self.console.print(f"checkpoint: {path} (step {trainer.step})", highlight=False)
+
+    def on_end(self, trainer: Trainer, result: FitResult) -> None:
+        if self.progress is not None:
+            self.progress.stop()

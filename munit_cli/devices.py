@@ -1,0 +1,73 @@
+"""Which device a command runs on: ``--device auto|cpu|cuda|cuda:N|mps``, checked against what exists.
+
+Every command resolves its ``--device`` here, so the rules and the error messages are the same
+everywhere: ``cuda`` is the current CUDA device (index 0 unless CUDA_VISIBLE_DEVICES or torchrun
+say otherwise; under torchrun each process takes ``cuda:LOCAL_RANK``), and a device that does not
+exist is a ``DeviceError`` naming the devices that do.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import DeviceError
+
+DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def available_devices() -> list[str]:
+    """The devices this process can use, as ``--device`` spells them."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if _mps_available():
+        found.append("mps")
+    return found
+
+
+def _no_such_device(name: str, why: str) -> DeviceError:
+    return DeviceError(f"--device {name}: {why}; this machine has {', '.join(available_devices())} "
+                       f"(use one of those, or --device auto)")
+
+
+def select_device(name: str, local_rank: int | None = None) -> torch.device:
+    """The device for ``--device name``; ``local_rank`` is this process's torchrun LOCAL_RANK, if any.
+
+    ``auto`` is CUDA, then MPS, then the CPU. A bare ``cuda`` gets an explicit index, which
+    ``torch.cuda.set_device`` and DistributedDataParallel need.
+    """
+    spec = name.strip().lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return _cuda(None, local_rank, name)
+        return torch.device("mps" if _mps_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"--device {name}: not a device; use {DEVICE_CHOICES}") from None
+    if device.type == "cpu":
+        return torch.device("cpu")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "" if torch.version.cuda else f" (this torch {torch.__version__} is a CPU-only build)"
+            raise _no_such_device(name, f"no CUDA GPU is available{build}")
+        return _cuda(device.index, local_rank, name)
+    if device.type == "mps":
+        if not _mps_available():
+            raise _no_such_device(name, "MPS (Apple silicon) is not available")
+        return device
+    raise DeviceError(f"--device {name}: device type {device.type!r} is not supported; use {DEVICE_CHOICES}")
+
+
+def _cuda(index: int | None, local_rank: int | None, name: str) -> torch.device:
+    count = torch.cuda.device_count()
+    if index is None:
+        index = local_rank if local_rank is not None else torch.cuda.current_device()
+    if not 0 <= index < count:
+        raise _no_such_device(name, f"there is no CUDA device {index}")
+    return torch.device("cuda", index)

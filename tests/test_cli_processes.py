@@ -1,0 +1,166 @@
+"""Every command as users run it: the installed `munit` entry point, each call in a new process.
+
+Nothing a test left in this pytest process (a filled cache, an imported module, a global) can make
+these pass: each call starts from a fresh interpreter, on files made in the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import FIXTURE_DIR
+
+MUNIT = Path(sys.executable).parent / "munit"
+TINY_TOML = """
+image_size = 32
+batch_size = 2
+workers = 0
+n_samples = 2
+[model]
+gen_dim = 8
+style_dim = 4
+mlp_dim = 16
+n_res = 1
+dis_dim = 8
+dis_n_layer = 3
+dis_num_scales = 2
+"""
+
+
+def munit(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    assert MUNIT.is_file(), f"no munit entry point beside {sys.executable}; install the project (README)"
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("MUNIT_DEBUG", None)
+    return subprocess.run([str(MUNIT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output, output
+    return output
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory) -> Path:
+    """The parity fixture, converted by `munit import-official` in its own process."""
+    folder = tmp_path_factory.mktemp("imported")
+    ok(munit("import-official", str(FIXTURE_DIR / "gen_00000001.pt"), "--dis", str(FIXTURE_DIR / "dis_00000001.pt"),
+             "--domains", "dog,cat", "-o", "small.safetensors", cwd=folder))
+    return folder / "small.safetensors"
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    paths = []
+    for name in ("a.jpg", "b.jpg"):
+        Image.fromarray((rng.random((80, 96, 3)) * 255).astype(np.uint8)).save(folder / name)
+        paths.append(folder / name)
+    return paths
+
+
+def test_info(imported):
+    output = ok(munit("info", str(imported), cwd=imported.parent))
+    assert "A = dog, B = cat" in output
+
+
+def test_translate(imported, photos, tmp_path):
+    ok(munit("translate", str(photos[0]), "--checkpoint", str(imported), "-n", "2", "--image-size", "32",
+             "--out", "tr", cwd=tmp_path))
+    assert Image.open(tmp_path / "tr" / "a_style1.png").size == (32, 32)
+
+
+def test_style_sample_takes_images_as_arguments(imported, photos, tmp_path):
+    ok(munit("style-sample", *map(str, photos), "--checkpoint", str(imported), "-n", "2", "--image-size", "32",
+             "--out", "grid.png", cwd=tmp_path))
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.height > 2 * 32 and grid.width > 3 * 32  # 2 rows; content + 2 styles
+
+
+def test_export_bundle_and_onnx(imported, photos, tmp_path):
+    """ONNX export alone in its process: it used to work only after another test filled a cache."""
+    pytest.importorskip("onnxruntime")
+    ok(munit("export", "--checkpoint", str(imported), "--output", "bundle.safetensors", cwd=tmp_path))
+    output = ok(munit("export", "--checkpoint", str(imported), "--format", "onnx", "--output", "g", cwd=tmp_path))
+    assert (tmp_path / "g.translate.onnx").is_file() and (tmp_path / "g.style.onnx").is_file()
+    assert "largest difference" in output
+    # The bundle translates like the checkpoint it came from, in yet another process.
+    for name, checkpoint in (("from_bundle", "bundle.safetensors"), ("from_checkpoint", str(imported))):
+        ok(munit("translate", str(photos[1]), "--checkpoint", checkpoint, "-n", "1", "--image-size", "32",
+                 "--precision", "fp32", "--out", name, cwd=tmp_path))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "from_bundle" / "b_style0.png")),
+                          np.asarray(Image.open(tmp_path / "from_checkpoint" / "b_style0.png")))
+
+
+def test_train_resume_and_data_check(shapes_root, tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY_TOML)
+    common = ("--out", "run", "--config", "tiny.toml", "--device", "cpu")
+    output = ok(munit("train", str(shapes_root), "-s", "sketch", "-t", "paint", "--iterations", "2", *common,
+                      cwd=tmp_path))
+    assert "sketch 12 images, paint 12 images" in output and "final checkpoint" in output
+    output = ok(munit("train", "--iterations", "3", "--resume", *common, cwd=tmp_path))
+    assert "starting at step 2" in output and "(24 unchanged since the last check)" in output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["iterations"] == 3
+    assert "all images decode" in ok(munit("data", "check", str(shapes_root), cwd=tmp_path))
+
+
+def test_demo(tmp_path):
+    output = ok(munit("demo", "--iterations", "2", "--n-styles", "2", "--device", "cpu", cwd=tmp_path))
+    assert (tmp_path / "munit-demo" / "translations.png").is_file() and "done" in output
+
+
+@pytest.mark.parametrize("device, message", [
+    ("cuda", "--device cuda: no CUDA GPU is available"),
+    ("cuda:3", "--device cuda:3: no CUDA GPU is available"),
+    ("mps", "--device mps: MPS (Apple silicon) is not available"),
+    ("tpu", "--device tpu: not a device; use auto, cpu, cuda, cuda:N or mps"),
+])
+def test_a_missing_device_is_a_short_error(device, message, imported, photos, tmp_path):
+    """Checked before any work: exit 2 and one line that names the devices this machine has."""
+    import torch
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("this machine has a GPU; tests/test_devices.py covers the messages with a fake one")
+    proc = munit("translate", str(photos[0]), "--checkpoint", str(imported), "--device", device, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("error: ") and message in proc.stderr and "Traceback" not in proc.stderr
+    if device != "tpu":
+        assert "this machine has cpu" in proc.stderr
+    assert not (tmp_path / "translations").exists()
+
+
+def test_usage_errors_are_two_short_lines(tmp_path):
+    proc = munit("translate", "a.jpg", "--no-such-option", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["error: No such option: --no-such-option",
+                                        "See 'munit translate --help'."]
+
+
+def test_help_parses_without_importing_torch(tmp_path):
+    """`munit --help` and each command's help must answer without loading torch (it takes seconds)."""
+    script = (
+        "import sys\n"
+        "from munit_cli.cli import main\n"
+        "for args in ([], ['--help'], *[[*c.split(), '--help'] for c in sys.argv[1:]]):\n"
+        "    sys.argv = ['munit', *args]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, (args, e.code)\n"
+        "heavy = sorted(m for m in ('torch', 'torchvision', 'numpy', 'safetensors') if m in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    commands = ["train", "demo", "translate", "style-sample", "export", "info", "import-official", "data", "data check"]
+    proc = subprocess.run([sys.executable, "-c", script, *commands], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stderr, proc.stderr
