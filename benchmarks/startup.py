@@ -41,8 +41,8 @@ def package_import_ms(cwd: Path) -> tuple[float, float]:
     """-X importtime: cumulative ms of munit_cli.cli (what `--help` pays) and of torch itself."""
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import munit_cli.cli, torch"], cwd=cwd,
                          capture_output=True, text=True, check=True).stderr
-    cumulative = {line.split("|")[2].strip(): int(line.split("|")[1]) / 1000
-                  for line in out.splitlines() if line.startswith("import time:") and "|" in line[12:]}
+    fields = [line.split("|") for line in out.splitlines() if line.startswith("import time:")]
+    cumulative = {f[2].strip(): int(f[1]) / 1000 for f in fields if len(f) == 3 and f[1].strip().isdigit()}
     return cumulative.get("munit_cli.cli", float("nan")), cumulative.get("torch", float("nan"))
 
 

@@ -105,19 +105,16 @@ class Decoder(nn.Module):
         A content of batch 1 is decoded in each of the N styles; ``content_conv`` is then its
         ``content_conv``, if already computed.
         """
-        # The TorchScript tracer (the ONNX fallback exporter) cannot export a convolution whose kernel
-        # is computed in the graph, as the fast paths' are: it gets the released computation.
-        fast = self.fast_convs and not torch.jit.is_tracing()
         res_blocks, *rest = self.model
         x = res_blocks(content, self.split_adain_params(adain_params), content_conv)
         *middle, last = rest
         layers = iter(middle)
         for layer in layers:
-            if isinstance(layer, nn.Upsample) and fast:
+            if isinstance(layer, nn.Upsample) and self.fast_convs:
                 x = next(layers).forward_upsampled(x)
             else:
                 x = layer(x)
-        return last.forward_on_blocks(x) if fast else last(x)
+        return last.forward_on_blocks(x) if self.fast_convs else last(x)
 
 
 class Generator(nn.Module):

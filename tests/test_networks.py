@@ -183,3 +183,24 @@ def test_fast_decoder_convolutions_equal_the_released_computation(padding):
     torch.testing.assert_close(fast, plain, atol=1e-12, rtol=0)
     for g_fast, g_plain in zip(fast_grads, plain_grads):
         torch.testing.assert_close(g_fast, g_plain, atol=1e-9, rtol=1e-9)
+
+
+def test_tracing_first_leaves_no_traced_tensor_behind():
+    """The fast decoder traced by torch.export *before* any eager call (a fresh process, as in a
+    lone `munit export`), then run eagerly: a cache that kept a traced tensor would break the eager call."""
+    script = """
+import torch
+from munit_cli.layers import conv_on_2x2_blocks
+conv = torch.nn.Conv2d(4, 3, 7, padding=3, padding_mode="reflect")
+class Blocks(torch.nn.Module):
+    def forward(self, x):
+        return conv_on_2x2_blocks(x, conv)
+x = torch.rand(1, 4, 16, 16)
+torch.export.export(Blocks(), (x,))
+torch.testing.assert_close(Blocks()(x), conv(x), atol=1e-5, rtol=1e-5)
+print("eager after trace: ok")
+"""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "eager after trace: ok" in proc.stdout, proc.stderr[-2000:]
