@@ -9,6 +9,7 @@ exist is a ``DeviceError`` naming the devices that do.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from .errors import DeviceError
 
@@ -71,3 +72,24 @@ def _cuda(index: int | None, local_rank: int | None, name: str) -> torch.device:
     if not 0 <= index < count:
         raise _no_such_device(name, f"there is no CUDA device {index}")
     return torch.device("cuda", index)
+
+
+def choose_paths(model: nn.Module, device_type: str) -> nn.Module:
+    """Set the computation paths that suit ``device_type`` on every layer that has two; return ``model``.
+
+    On a CPU: the fast paths measured there (norm statistics as separate passes, the decoder's
+    upsampling convolutions at the low resolution and its last convolution on 2x2 blocks; fewer
+    multiply-adds in more operators). Elsewhere (CUDA), where a small batch is bound by kernel
+    launches rather than arithmetic: ATen's fused norms and the plain convolutions, the fewest
+    operators. Both give the same results to float rounding (tests/test_networks.py).
+    """
+    from .layers import AdaptiveInstanceNorm, InstanceNorm, LayerNorm
+    from .networks import Decoder
+
+    cpu = device_type == "cpu"
+    for module in model.modules():
+        if isinstance(module, (AdaptiveInstanceNorm, InstanceNorm, LayerNorm)):
+            module.few_kernels = not cpu
+        elif isinstance(module, Decoder):
+            module.fast_convs = cpu
+    return model

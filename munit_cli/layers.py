@@ -87,8 +87,16 @@ class LayerNorm(nn.Module):
         self.eps = eps
         self.gamma = nn.Parameter(torch.rand(num_features))
         self.beta = nn.Parameter(torch.zeros(num_features))
+        self.few_kernels = False  # see ``devices.choose_paths``
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.few_kernels:
+            # Statistics in one kernel (in float32), then one fused multiply-add with the folded affine.
+            stats_input = x if x.dtype == torch.float64 else _as(x, torch.float32)
+            var, mean = torch.var_mean(stats_input, dim=(1, 2, 3), keepdim=True)  # unbiased
+            scale = self.gamma.view(1, -1, 1, 1) / (var.sqrt() + self.eps)
+            shift = self.beta.view(1, -1, 1, 1) - mean * scale
+            return torch.addcmul(_as(shift, x.dtype), x, _as(scale, x.dtype))
         mean, var = group_moments(x, 1)  # [N, 1]
         n = x[0].numel()
         std = (var * (n / (n - 1))).sqrt()  # unbiased
@@ -96,6 +104,23 @@ class LayerNorm(nn.Module):
         scale = _as(self.gamma[None, :], torch.float32) / (std + self.eps)
         shift = _as(self.beta[None, :], torch.float32) - mean * scale
         return scale_shift(x, scale, shift)
+
+
+class InstanceNorm(nn.Module):
+    """Instance normalisation without affine parameters or running statistics (``nn.InstanceNorm2d``'s
+    defaults, and like it no state). With ``few_kernels``, ATen's group norm with one channel per
+    group: one kernel forward and one backward, where instance norm's batch-norm route takes several."""
+
+    def __init__(self, num_features: int, eps: float = EPS):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.few_kernels = False  # see ``devices.choose_paths``
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.few_kernels:
+            return F.group_norm(x, x.shape[1], eps=self.eps)
+        return F.instance_norm(x, eps=self.eps)
 
 
 class AdaptiveInstanceNorm(nn.Module):
@@ -108,9 +133,15 @@ class AdaptiveInstanceNorm(nn.Module):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
+        self.few_kernels = False  # see ``devices.choose_paths``
 
     def forward(self, x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
         """x: [N or 1, C, H, W]; beta, gamma: [N, C]. An x of batch 1 is shared by all N styles."""
+        if self.few_kernels:
+            # Instance norm as ATen's group norm with one channel per group: one kernel forward and
+            # one backward; then the style's scale and shift in one fused multiply-add.
+            normalized = F.group_norm(x, x.shape[1], eps=self.eps)
+            return torch.addcmul(beta[:, :, None, None], normalized, gamma[:, :, None, None])
         mean, var = group_moments(x, x.shape[1])  # [N or 1, C]
         # gamma * (x - mean) / sqrt(var + eps) + beta, folded into one scale and shift per channel.
         scale = _as(gamma, torch.float32) * torch.rsqrt(var + self.eps)
@@ -121,7 +152,7 @@ class AdaptiveInstanceNorm(nn.Module):
 NORMS: dict[str, Callable[[int], nn.Module]] = {
     "none": lambda channels: nn.Identity(),
     "bn": lambda channels: nn.BatchNorm2d(channels),
-    "in": lambda channels: nn.InstanceNorm2d(channels),
+    "in": lambda channels: InstanceNorm(channels),
     "ln": LayerNorm,
     "adain": AdaptiveInstanceNorm,
 }

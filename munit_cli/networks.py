@@ -85,11 +85,10 @@ class Decoder(nn.Module):
 
     def split_adain_params(self, params: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Cut the MLP output into one (beta, gamma) pair per AdaIN layer, in forward order."""
-        pairs, start = [], 0
-        for c in self.channels:
-            pairs.append((params[:, start:start + c], params[:, start + c:start + 2 * c]))
-            start += 2 * c
-        return pairs
+        # One split, not a slice per parameter: its gradient is one concatenation, where slices each
+        # add a zero-padded copy of their gradient into the whole.
+        parts = params.split([c for c in self.channels for _ in range(2)], dim=1)
+        return list(zip(parts[0::2], parts[1::2]))
 
     def content_conv(self, content: torch.Tensor) -> torch.Tensor:
         """The first residual convolution, the only one that sees the content code alone.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +26,11 @@ from . import distributed
 from .checkpoint import replace_with_copy, save_checkpoint
 from .config import TrainConfig, to_dict
 from .data import DomainDataset, EndlessShard, collate, find_domain, find_images, held_out_batch
-from .devices import select_device
+from .devices import choose_paths, select_device
 from .errors import ConfigError, DataError, TrainingError
 from .losses import discriminator_losses_on, generator_losses, translate_both
 from .model import MUNIT
+from .nonfinite import NonFiniteWatch
 from .precision import autocast
 from .resume import RESUME_FILE, load_resume_state, save_resume_state
 from .runs import RUN_FILE
@@ -120,7 +121,11 @@ class DiscriminatorObjective(nn.Module):
 
 
 class Callback:
-    """Hooks the loop calls on the main process. Override what you need."""
+    """Hooks the loop calls on the main process. Override what you need.
+
+    ``on_step`` runs at the steps that log, sample or checkpoint (and the last one), where the loop
+    reads the losses from the device anyway; other steps queue their work and go on.
+    """
 
     def on_start(self, trainer: Trainer) -> None: ...
     def on_step(self, trainer: Trainer, losses: dict[str, float]) -> None: ...
@@ -166,7 +171,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = True
-        self.model = MUNIT(config.model, domains).to(self.device)
+        self.model = choose_paths(MUNIT(config.model, domains).to(self.device), self.device.type)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         vgg = None
@@ -177,6 +182,7 @@ class Trainer:
         self.opt_dis = self._adam(list(self.model.dis_a.parameters()) + list(self.model.dis_b.parameters()))
         self.ema = ({k: v.detach().clone() for k, v in self._generator_state().items()}
                     if config.ema_decay > 0 else None)
+        self.nonfinite = NonFiniteWatch(self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
         if resume:
             self.step, self.samples_seen = load_resume_state(
@@ -184,6 +190,10 @@ class Trainer:
         elif self.dist.enabled:  # same initial weights everywhere (they already are, by seed; make sure)
             for p in self.model.state_dict().values():
                 torch.distributed.broadcast(p, 0)
+
+        # The EMA's sources alias the generators' tensors, which the optimiser updates in place.
+        self._ema_targets = list(self.ema.values()) if self.ema is not None else []
+        self._ema_sources = list(self._generator_state().values()) if self.ema is not None else []
 
         gen_objective = GeneratorObjective(self.model, config, vgg)
         dis_objective = DiscriminatorObjective(self.model, config)
@@ -236,7 +246,6 @@ class Trainer:
         with self._autocast():
             gen = self.gen_objective(x_a, x_b, s_a, s_b)
         fake_a, fake_b = gen.pop("x_ba").detach(), gen.pop("x_ab").detach()
-        self._check_finite(gen, "gen")
         self.opt_gen.zero_grad(set_to_none=True)
         self.scaler.scale(gen["total"]).backward()
         self.scaler.step(self.opt_gen)
@@ -248,13 +257,14 @@ class Trainer:
             dis = self._update_discriminators(x_a, x_b, fake_a, fake_b)
         self.scaler.update()
 
-        # Update EMA.
+        # Update EMA (every tensor in one call).
         if self.ema is not None:
             with torch.no_grad():
-                for k, v in self._generator_state().items():
-                    self.ema[k].lerp_(v.float(), 1 - c.ema_decay)
+                torch._foreach_lerp_(self._ema_targets, self._ema_sources, 1 - c.ema_decay)
         self.step += 1
-        return {**{f"gen/{k}": v.detach() for k, v in gen.items()}, **{f"dis/{k}": v.detach() for k, v in dis.items()}}
+        losses = {**{f"gen/{k}": v.detach() for k, v in gen.items()}, **{f"dis/{k}": v.detach() for k, v in dis.items()}}
+        self.nonfinite.observe(losses, self.step)  # on the device; read where the loop reads anyway
+        return losses
 
     @torch.no_grad()
     def _translate_for_dis(self, x_a, x_b, s_a, s_b):
@@ -265,25 +275,22 @@ class Trainer:
     def _update_discriminators(self, x_a, x_b, fake_a, fake_b) -> dict[str, torch.Tensor]:
         with self._autocast():
             dis = self.dis_objective(x_a, x_b, fake_a, fake_b)
-        self._check_finite(dis, "dis")
         self.opt_dis.zero_grad(set_to_none=True)
         self.scaler.scale(dis["total"]).backward()
         self.scaler.step(self.opt_dis)
         return dis
 
-    def _check_finite(self, losses: dict[str, torch.Tensor], group: str) -> None:
-        finite = bool(torch.isfinite(losses["total"]).item())
-        # All processes stop at the same step: one that stopped alone would leave the others
-        # waiting for its gradients.
-        if not distributed.any_rank(not finite, self.dist, self.device):
+    def _raise_if_nonfinite(self) -> None:
+        """Stop if any step so far had a non-finite loss; every process stops at the same step (one
+        that stopped alone would leave the others waiting for its gradients)."""
+        bad_here = self.nonfinite.any_bad()
+        if not distributed.any_rank(bad_here, self.dist, self.device):
             return
         advice = (f"training stopped; the last good checkpoint in {self.ckpt_dir} is intact. Try a lower "
                   "lr, --precision fp32, or check the data")
-        if finite:
-            raise TrainingError(f"non-finite loss in another process at step {self.step + 1}; {advice}")
-        bad = [k for k, v in losses.items() if k != "total" and not torch.isfinite(v).all()] or ["total"]
-        raise TrainingError(f"non-finite loss at step {self.step + 1}: {group}/{bad[0]} = "
-                            f"{losses[bad[0]].item()}; {advice}")
+        if bad_here:
+            raise self.nonfinite.error(advice)
+        raise TrainingError(f"non-finite loss in another process by step {self.step}; {advice}")
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -298,7 +305,7 @@ class Trainer:
             run = {"root": str(self.data.root), "source": self.data.domains[0], "target": self.data.domains[1]}
             (self.out_dir / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
         loaders = self.data.loaders(c, self.dist, self.samples_seen, pin_memory=self.device.type == "cuda")
-        streams = [iter(loader) for loader in loaders]
+        batches = self._batches_on_device([iter(loader) for loader in loaders])
         for cb in self.callbacks:
             cb.on_start(self)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -306,14 +313,13 @@ class Trainer:
         try:
             self.model.train()
             while self.step < c.iterations:
-                (x_a, bad_a), (x_b, bad_b) = next(streams[0]), next(streams[1])
-                self._report_bad_images(bad_a + bad_b)
-                x_a, x_b = self._to_device(x_a), self._to_device(x_b)
-                losses = self.train_step(x_a, x_b)
+                losses = self.train_step(*next(batches))
                 self.samples_seen += c.batch_size * self.dist.world_size
-                values = dict(zip(losses, torch.stack(list(losses.values())).float().tolist()))
-                for cb in self.callbacks:
-                    cb.on_step(self, values)
+                if self._reports(self.step):  # read from the device only here, never in between
+                    self._raise_if_nonfinite()
+                    values = dict(zip(losses, torch.stack(list(losses.values())).float().tolist()))
+                    for cb in self.callbacks:
+                        cb.on_step(self, values)
                 stop = distributed.any_rank(self._stop_signal is not None, self.dist, self.device)
                 if stop:
                     reason = "interrupted"
@@ -338,6 +344,25 @@ class Trainer:
             raise KeyboardInterrupt
         self._stop_signal = signum
 
+    def _reports(self, step: int) -> bool:
+        """Whether ``step`` logs, samples or checkpoints (or is the last): the steps that read the device."""
+        c = self.config
+        return (step % c.log_every == 0 or step % c.sample_every == 0 or step % c.checkpoint_every == 0
+                or step == c.iterations)
+
+    def _batches_on_device(self, streams: list) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(x_a, x_b) on the device, each copied while the step before it runs: the loaders pin the
+        batches on CUDA, so the copies are asynchronous and the next batch is there when it is needed."""
+        def fetch():
+            (x_a, bad_a), (x_b, bad_b) = next(streams[0]), next(streams[1])
+            self._report_bad_images(bad_a + bad_b)
+            return self._to_device(x_a), self._to_device(x_b)
+
+        upcoming = fetch()
+        while True:
+            current, upcoming = upcoming, fetch()
+            yield current
+
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
@@ -352,7 +377,9 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------------
 
     def save(self) -> Path | None:
-        """Write the step checkpoint, ``latest`` and the resume state (main process only)."""
+        """Write the step checkpoint, ``latest`` and the resume state (main process only), after
+        making sure no step so far was non-finite: no checkpoint ever holds NaN weights."""
+        self._raise_if_nonfinite()
         if not self.dist.is_main:
             return None
         c = self.config

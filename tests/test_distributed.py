@@ -64,5 +64,5 @@ def test_non_finite_loss_in_one_process_stops_every_process(shapes_root, tmp_pat
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "rank 1: non-finite loss at step 3: gen/" in output, output
-    assert "rank 0: non-finite loss in another process at step 3" in output, output
+    assert "rank 0: non-finite loss in another process by step 3" in output, output
     assert load_checkpoint(out / "checkpoints" / "latest.safetensors").step == 2

@@ -97,13 +97,18 @@ def test_decode_has_no_hidden_state():
     torch.testing.assert_close(both[:2], first)
 
 
-def test_layer_norm_matches_its_definition():
-    ln = LayerNorm(4)
-    x = torch.randn(3, 4, 5, 5)
+@pytest.mark.parametrize("few_kernels", [False, True])
+def test_layer_norm_matches_its_definition(few_kernels):
+    """In float64 on a small spread (std 0.01), where eps (1e-5) added to the std rather than the
+    variance changes the result by ~1e-3: the definition's details are visible."""
+    ln = LayerNorm(4).double()
+    ln.few_kernels = few_kernels
+    x = torch.randn(3, 4, 5, 5, dtype=torch.float64) * 0.01
     flat = x.flatten(1)
     want = (x - flat.mean(1).view(-1, 1, 1, 1)) / (flat.std(1, unbiased=True).view(-1, 1, 1, 1) + 1e-5)
     want = want * ln.gamma.view(1, -1, 1, 1) + ln.beta.view(1, -1, 1, 1)
-    torch.testing.assert_close(ln(x), want)
+    # The CPU path's statistics are float32 by design: relative error ~1e-7.
+    torch.testing.assert_close(ln(x), want, atol=1e-6, rtol=1e-5 if not few_kernels else 1e-12)
 
 
 def test_adain_matches_its_definition_and_norm_paths_agree():
@@ -117,9 +122,12 @@ def test_adain_matches_its_definition_and_norm_paths_agree():
     with torch.no_grad():
         fused = adain(x, beta, gamma), ln(x)
     differentiable = adain(x.requires_grad_(), beta, gamma), ln(x)
+    adain.few_kernels = ln.few_kernels = True  # the CUDA path (devices.choose_paths)
+    few_kernels = adain(x, beta, gamma), ln(x)
     torch.testing.assert_close(fused[0], want)
-    for a, b in zip(fused, differentiable):
+    for a, b, c in zip(fused, differentiable, few_kernels):
         torch.testing.assert_close(a, b.detach())
+        torch.testing.assert_close(a, c.detach())
     # A content of batch 1 is shared by all the styles.
     with torch.no_grad():
         torch.testing.assert_close(adain(x[:1], beta, gamma), adain(x[:1].expand(3, -1, -1, -1), beta, gamma))
@@ -191,16 +199,73 @@ def test_tracing_first_leaves_no_traced_tensor_behind():
     script = """
 import torch
 from munit_cli.layers import conv_on_2x2_blocks
-conv = torch.nn.Conv2d(4, 3, 7, padding=3, padding_mode="reflect")
 class Blocks(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 3, 7, padding=3, padding_mode="reflect")
     def forward(self, x):
-        return conv_on_2x2_blocks(x, conv)
-x = torch.rand(1, 4, 16, 16)
-torch.export.export(Blocks(), (x,))
-torch.testing.assert_close(Blocks()(x), conv(x), atol=1e-5, rtol=1e-5)
+        return conv_on_2x2_blocks(x, self.conv)
+blocks, x = Blocks(), torch.rand(1, 4, 16, 16)
+torch.export.export(blocks, (x,))
+torch.testing.assert_close(blocks(x), blocks.conv(x), atol=1e-5, rtol=1e-5)
 print("eager after trace: ok")
 """
     import subprocess
     import sys
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "eager after trace: ok" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_cuda_paths_equal_cpu_paths():
+    """`devices.choose_paths`: the few-kernel norms and plain convolutions chosen for CUDA give the CPU
+    paths' losses and gradients. In float64, but the CPU paths' norm statistics are float32 by design
+    (relative error ~1e-7), hence the tolerances."""
+    from munit_cli.devices import choose_paths
+
+    torch.manual_seed(0)
+    model = MUNIT(TINY_MODEL).double()
+    x_a, x_b = (torch.rand(2, 3, 32, 32, dtype=torch.float64) * 2 - 1 for _ in range(2))
+    s_a, s_b = (torch.randn(2, TINY_MODEL.style_dim, dtype=torch.float64) for _ in range(2))
+    results = []
+    for device_type in ("cpu", "cuda"):
+        choose_paths(model, device_type)
+        model.zero_grad()
+        losses = generator_losses(model, x_a, x_b, s_a, s_b, LossWeights())
+        losses["total"].backward()
+        results.append((losses, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (cpu, cpu_grads), (cuda, cuda_grads) = results
+    assert model.gen_a.dec.fast_convs is False and model.gen_a.enc_content.model[0].norm.few_kernels
+    for key in cpu:
+        torch.testing.assert_close(cuda[key], cpu[key], atol=1e-7, rtol=1e-6)
+    assert cpu_grads.keys() == cuda_grads.keys()
+    for name in cpu_grads:
+        torch.testing.assert_close(cuda_grads[name], cpu_grads[name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_cuda_step_launches_at_most_1500_operators_and_reads_nothing():
+    """The launch budget of one training iteration on the CUDA paths (default model, 64x64, batch 1,
+    fp32), counted on the CPU (benchmarks/op_count.py): views launch nothing and are not counted."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from munit_cli.devices import choose_paths
+    from munit_cli.train import Trainer
+
+    ops, syncs = [], []
+
+    class Counter(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            aliases = any(r.alias_info is not None and not r.alias_info.is_write for r in func._schema.returns)
+            if func is torch.ops.aten._local_scalar_dense.default:
+                syncs.append(func)
+            elif not aliases:
+                ops.append(func)
+            return func(*args, **(kwargs or {}))
+
+    trainer = Trainer(TrainConfig(image_size=64), None, "/nonexistent", ("a", "b"), device="cpu")
+    choose_paths(trainer.model, "cuda")
+    x_a, x_b = (torch.rand(1, 3, 64, 64) * 2 - 1 for _ in range(2))
+    trainer.train_step(x_a, x_b)
+    with Counter():
+        trainer.train_step(x_a, x_b)
+    assert not syncs
+    assert 1000 < len(ops) <= 1500, len(ops)

@@ -103,14 +103,56 @@ def test_bad_and_odd_images_do_not_stop_training(tmp_path):
 
 
 def test_non_finite_loss_stops_with_clear_message(shapes_root, tmp_path):
+    """The step does not read the loss from the device; the first bad step is remembered there and
+    reported where the loop reads, and always before a checkpoint is written."""
     out = tmp_path / "run"
     _trainer(shapes_root, out, iterations=2).fit()
     before = (out / "checkpoints" / "latest.safetensors").read_bytes()
-    trainer = _trainer(shapes_root, out, resume=True, iterations=4)
-    x = torch.full((2, 3, 32, 32), float("nan"))
-    with pytest.raises(TrainingError, match=r"non-finite loss at step 3: gen/\w+ = nan"):
-        trainer.train_step(x, x)
+    trainer = _trainer(shapes_root, out, resume=True, iterations=6)
+    x_a, x_b = trainer.data.samples
+    trainer.train_step(torch.full_like(x_a, float("nan")), x_b)  # step 3
+    trainer.train_step(x_a, x_b)  # step 4: NaN weights by now; the report still names step 3
+    with pytest.raises(TrainingError, match=r"non-finite loss at step 3: gen/\w+ = nan.*checkpoint .* is intact"):
+        trainer.save()
     assert (out / "checkpoints" / "latest.safetensors").read_bytes() == before
+
+
+def test_fit_stops_at_the_next_log_step_naming_the_bad_step(shapes_root, tmp_path):
+    trainer = _trainer(shapes_root, tmp_path / "run", iterations=12, log_every=5)
+    healthy = trainer.train_step
+
+    def poisoned(x_a, x_b):
+        return healthy(x_a * float("inf") if trainer.step == 2 else x_a, x_b)
+
+    trainer.train_step = poisoned
+    with pytest.raises(TrainingError, match=r"non-finite loss at step 3: gen/"):
+        trainer.fit()
+    assert trainer.step == 5  # found at the first step that reads the device, not later
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_training_step_reads_nothing_from_the_device(shapes_root, tmp_path, precision):
+    """No .item(), bool(tensor) or .tolist() in train_step: on a GPU each would stall the launches."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    syncs = []
+
+    class SyncCounter(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.is_nonzero.default):
+                syncs.append(func)
+            return func(*args, **(kwargs or {}))
+
+    trainer = _trainer(shapes_root, tmp_path / "run", precision=precision, ema_decay=0.999)
+    x_a, x_b = trainer.data.samples
+    trainer.train_step(x_a, x_b)
+    with SyncCounter():
+        trainer.train_step(x_a, x_b)
+    assert syncs == []
+    with SyncCounter():
+        trainer.nonfinite.any_bad()
+    assert len(syncs) == 1  # the counter does see a read
 
 
 def test_sigint_saves_a_checkpoint_and_exits_cleanly(shapes_root, tmp_path):

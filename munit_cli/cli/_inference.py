@@ -9,7 +9,7 @@ import torch
 from ..checkpoint import load_checkpoint, read_metadata
 from ..config import PRECISIONS
 from ..data import find_images, load_image, preprocess
-from ..devices import select_device
+from ..devices import choose_paths, select_device
 from ..errors import ConfigError, DataError
 from ..model import MUNIT
 from ..precision import cast_for_inference, resolve_precision
@@ -27,7 +27,8 @@ def load_model(checkpoint: Path | None, device: str,
         checkpoint = find_latest_checkpoint()
         console.print(f"using checkpoint {checkpoint}", highlight=False)
     metadata = read_metadata(checkpoint)
-    model = load_checkpoint(checkpoint, target_device, use_ema=metadata.get("has_ema") == "true")
+    model = choose_paths(load_checkpoint(checkpoint, target_device, use_ema=metadata.get("has_ema") == "true"),
+                         target_device.type)
     device_used = model_device(model)
     resolved = resolve_precision(precision, device_used)
     if precision == "auto":

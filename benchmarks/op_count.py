@@ -1,0 +1,100 @@
+"""Operators launched per training iteration, and host syncs, counted with a TorchDispatchMode.
+
+    python benchmarks/op_count.py [--size 64]
+
+On a GPU every compute operator is (at least) one kernel launch, and at batch 1 the step is bound
+by launches, not arithmetic; a host sync (``.item()``, ``bool(tensor)``) stalls the CPU until the
+GPU catches up. Both can be counted on a CPU: every ATen call of one warm iteration (after two
+warm-up ones) passes through the mode. Views (aliases of existing storage: view, slice, expand,
+transpose, ...) launch nothing and are counted apart; syncs are reads of a device value into Python.
+
+Rows: the released recipe (written with our modules, as in train_step.py), and the Trainer's step
+in fp32 and bf16 with the device paths the trainer picks for CUDA, and for the CPU. Default model,
+batch 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_step import released_iteration  # noqa: E402
+
+from munit_cli.config import LossWeights, ModelConfig, TrainConfig  # noqa: E402
+from munit_cli.devices import choose_paths  # noqa: E402
+from munit_cli.train import Trainer  # noqa: E402
+
+SYNCS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.is_nonzero.default,
+         torch.ops.aten.equal.default}
+
+
+def is_view(func) -> bool:
+    """An operator whose result aliases an input without writing it (no kernel runs)."""
+    return any(r.alias_info is not None and not r.alias_info.is_write for r in func._schema.returns)
+
+
+class OpCounter(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.compute: Counter[str] = Counter()
+        self.views = 0
+        self.syncs = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in SYNCS:
+            self.syncs += 1
+        elif is_view(func):
+            self.views += 1
+        else:
+            self.compute[str(func.overloadpacket).removeprefix("aten.")] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def count(variant: str, size: int, gpu_paths: bool) -> OpCounter:
+    torch.manual_seed(0)
+    precision = "bf16" if "bf16" in variant else "fp32"
+    config = TrainConfig(model=ModelConfig(), loss=LossWeights(), image_size=size, batch_size=1, precision=precision)
+    trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device="cpu")
+    if gpu_paths:
+        choose_paths(trainer.model, "cuda")
+    x_a, x_b = (torch.rand(1, 3, size, size) * 2 - 1 for _ in range(2))
+    if variant == "released":
+        trainer.model.gen_a.dec.fast_convs = trainer.model.gen_b.dec.fast_convs = False
+        step = lambda: released_iteration(trainer, x_a, x_b)  # noqa: E731
+    else:
+        step = lambda: trainer.train_step(x_a, x_b)  # noqa: E731
+    for _ in range(2):
+        step()
+    with OpCounter() as counter:
+        step()
+    return counter
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--top", type=int, default=12, help="Most frequent operators listed per row.")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}; default model, batch 1, {args.size}x{args.size}; one warm iteration")
+    print(f"{'variant':34} {'compute ops':>11} {'views':>7} {'syncs':>6}")
+    rows = [("released recipe, fp32", "released", False),
+            ("ours, fp32, CUDA paths", "ours-fp32", True), ("ours, bf16, CUDA paths", "ours-bf16", True),
+            ("ours, fp32, CPU paths", "ours-fp32", False), ("ours, bf16, CPU paths", "ours-bf16", False)]
+    details = []
+    for name, variant, gpu_paths in rows:
+        c = count(variant, args.size, gpu_paths)
+        print(f"{name:34} {sum(c.compute.values()):11d} {c.views:7d} {c.syncs:6d}", flush=True)
+        details.append((name, c))
+    for name, c in details:
+        top = ", ".join(f"{op} {n}" for op, n in c.compute.most_common(args.top))
+        print(f"\n{name}: {top}")
+
+
+if __name__ == "__main__":
+    main()
