@@ -12,6 +12,24 @@ from munit_cli.demo import make_shapes_dataset
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "official_small"
 
+# The same tiny settings for `munit train --config` in the CLI tests.
+TINY_TOML = """
+image_size = 32
+batch_size = 2
+workers = 0
+n_samples = 2
+log_every = 1
+
+[model]
+gen_dim = 8
+style_dim = 4
+mlp_dim = 16
+n_res = 1
+dis_dim = 8
+dis_n_layer = 3
+dis_num_scales = 2
+"""
+
 TINY_MODEL = ModelConfig(gen_dim=8, style_dim=4, mlp_dim=16, n_res=1, dis_dim=8, dis_n_layer=3, dis_num_scales=2)
 
 

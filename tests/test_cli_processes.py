@@ -16,23 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import FIXTURE_DIR
+from .conftest import FIXTURE_DIR, TINY_TOML
 
 MUNIT = Path(sys.executable).parent / "munit"
-TINY_TOML = """
-image_size = 32
-batch_size = 2
-workers = 0
-n_samples = 2
-[model]
-gen_dim = 8
-style_dim = 4
-mlp_dim = 16
-n_res = 1
-dis_dim = 8
-dis_n_layer = 3
-dis_num_scales = 2
-"""
 
 
 def munit(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -71,7 +71,8 @@ def test_nonsense(name, message):
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_train_two_steps_with_device_cuda(shapes_root, tmp_path):
-    from .test_cli_processes import TINY_TOML, munit, ok
+    from .conftest import TINY_TOML
+    from .test_cli_processes import munit, ok
 
     (tmp_path / "tiny.toml").write_text(TINY_TOML)
     output = ok(munit("train", str(shapes_root), "-s", "sketch", "-t", "paint", "--iterations", "2", "--out", "run",

@@ -13,7 +13,7 @@ from munit_cli.cli import app
 from munit_cli.demo import make_shapes_dataset
 from munit_cli.image_check import check_images, image_problem
 
-from .test_cli_processes import TINY_TOML
+from .conftest import TINY_TOML
 
 
 def _photo(path: Path, size: int = 512) -> Path:

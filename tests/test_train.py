@@ -20,24 +20,7 @@ from munit_cli.cli import app
 from munit_cli.demo import make_shapes_dataset
 from munit_cli.train import TrainData, Trainer
 
-from .conftest import tiny_train_config
-
-TINY_TOML = """
-image_size = 32
-batch_size = 2
-workers = 0
-n_samples = 2
-log_every = 1
-
-[model]
-gen_dim = 8
-style_dim = 4
-mlp_dim = 16
-n_res = 1
-dis_dim = 8
-dis_n_layer = 3
-dis_num_scales = 2
-"""
+from .conftest import TINY_TOML, tiny_train_config
 
 
 def _trainer(root, out, resume=False, **changes) -> Trainer:
