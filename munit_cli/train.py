@@ -315,12 +315,17 @@ class Trainer:
             while self.step < c.iterations:
                 losses = self.train_step(*next(batches))
                 self.samples_seen += c.batch_size * self.dist.world_size
-                if self._reports(self.step):  # read from the device only here, never in between
+                reports = self._reports(self.step)
+                if reports:  # read from the device only here, never in between
                     self._raise_if_nonfinite()
                     values = dict(zip(losses, torch.stack(list(losses.values())).float().tolist()))
                     for cb in self.callbacks:
                         cb.on_step(self, values)
-                stop = distributed.any_rank(self._stop_signal is not None, self.dist, self.device)
+                # A signal stops every process at the same step. Alone, a process reads its own flag
+                # at once; with several, they agree (one all-reduce and read) at the reporting steps.
+                stop = self._stop_signal is not None
+                if self.dist.enabled:
+                    stop = reports and distributed.any_rank(stop, self.dist, self.device)
                 if stop:
                     reason = "interrupted"
                     break
