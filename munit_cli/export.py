@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import warnings
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ def _export_graph(module: nn.Module, args: tuple, path: Path, input_names: list[
 
     Height and width are declared as what the generators take (multiples of ``multiple``, at least
     ``min_size``): declared as any size, torch.export proves them wrong and the exporter retries
-    twice, which took three quarters of its time. The dynamo exporter first; where the installed
+    twice (a third of the command's time). The dynamo exporter first; where the installed
     torch's fails (torch 2.4 has no ``dynamo`` argument, some versions fail on some graphs), the
     TorchScript exporter. Both are checked against PyTorch by ``export_onnx``.
     """
@@ -95,10 +96,10 @@ def _export_graph(module: nn.Module, args: tuple, path: Path, input_names: list[
                  external_data=False, **common)
         return "dynamo"
     except Exception as dynamo_error:  # the exporter raises many internal types
+        # torch before 2.5 has no ``dynamo`` argument: its plain export is the TorchScript exporter.
+        legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
         try:
-            _quietly(torch.onnx.export, module, args, str(path), dynamic_axes=dims, dynamo=False, **common)
-        except TypeError:  # torch before 2.5 has no ``dynamo`` argument: this is its TorchScript exporter
-            _quietly(torch.onnx.export, module, args, str(path), dynamic_axes=dims, **common)
+            _quietly(torch.onnx.export, module, args, str(path), dynamic_axes=dims, **legacy, **common)
         except Exception as e:
             raise MunitError(f"ONNX export of {path.name} failed with both exporters: dynamo: "
                              f"{type(dynamo_error).__name__}: {dynamo_error}; TorchScript: {type(e).__name__}: {e}") from None
