@@ -130,7 +130,7 @@ class TrainConfig:
     n_samples: int = 4             # held-out images per domain in the sample grid
     reuse_translations: bool = True  # D step reuses the G step's translations (detached)
     channels_last: bool = False
-    compile: bool = False
+    compile: bool | None = None    # torch.compile the step; None: where it pays (CUDA, see compiling.py)
 
     def validate(self) -> TrainConfig:
         self.model.validate()
@@ -151,6 +151,8 @@ class TrainConfig:
             raise ConfigError(f"ema_decay must be in [0, 1); got {self.ema_decay}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0; got {self.lr}")
+        if self.compile not in (None, True, False):
+            raise ConfigError(f"compile must be true or false (or left out: on for CUDA); got {self.compile!r}")
         if self.workers < 0 or self.keep_checkpoints < 0:
             raise ConfigError("workers and keep_checkpoints must be >= 0")
         return self

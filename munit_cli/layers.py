@@ -6,7 +6,6 @@ onto ours key for key (see ``checkpoint.import_official``).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import torch
@@ -65,6 +64,15 @@ def group_moments(x: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Ten
     return _as(mean, torch.float32), _as(rstd, torch.float32).pow(-2)  # rstd = 1 / sqrt(var): inf (var 0) gives 0
 
 
+def instance_normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Instance normalisation as ATen's group norm with one channel per group: one kernel forward
+    and one backward. Called as the ATen op, not ``F.group_norm``, so autocast leaves it alone: a
+    bfloat16 input stays bfloat16 (the kernel accumulates its statistics in float32) instead of
+    costing a cast to float32 and one back, each with its own backward."""
+    n, c, h, w = x.shape
+    return torch.ops.aten.native_group_norm(x, None, None, n, c, h * w, c, eps)[0]
+
+
 def scale_shift(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """``x * scale + shift`` with [N, C] float32 scale and shift, in x's dtype.
 
@@ -119,7 +127,7 @@ class InstanceNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.few_kernels:
-            return F.group_norm(x, x.shape[1], eps=self.eps)
+            return instance_normalize(x, self.eps)
         return F.instance_norm(x, eps=self.eps)
 
 
@@ -138,10 +146,10 @@ class AdaptiveInstanceNorm(nn.Module):
     def forward(self, x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
         """x: [N or 1, C, H, W]; beta, gamma: [N, C]. An x of batch 1 is shared by all N styles."""
         if self.few_kernels:
-            # Instance norm as ATen's group norm with one channel per group: one kernel forward and
-            # one backward; then the style's scale and shift in one fused multiply-add.
-            normalized = F.group_norm(x, x.shape[1], eps=self.eps)
-            return torch.addcmul(beta[:, :, None, None], normalized, gamma[:, :, None, None])
+            # Normalise in one kernel, then the style's scale and shift in one fused multiply-add.
+            normalized = instance_normalize(x, self.eps)
+            return torch.addcmul(_as(beta, x.dtype)[:, :, None, None], normalized,
+                                 _as(gamma, x.dtype)[:, :, None, None])
         mean, var = group_moments(x, x.shape[1])  # [N or 1, C]
         # gamma * (x - mean) / sqrt(var + eps) + beta, folded into one scale and shift per channel.
         scale = _as(gamma, torch.float32) * torch.rsqrt(var + self.eps)
@@ -318,8 +326,7 @@ def _add_reflection_terms(out: torch.Tensor, x: torch.Tensor, weight: torch.Tens
 # third of the multiply-adds of the 16-channel work (benchmarks/layers.py times it).
 
 
-@functools.cache  # plain Python, so a call made while tracing can never leave a traced tensor here
-def _block_tap_indices(kernel_size: int) -> tuple[tuple[int, ...], ...]:
+def _tap_indices(kernel_size: int) -> tuple[tuple[int, ...], ...]:
     """The (p, r, t, i) of every 1 in ``_block_taps``, as four index tuples."""
     taps = (kernel_size + 1) // 2
     ones = [(p, r, t, 2 * t + r - p) for p in range(2) for r in range(2) for t in range(taps)
@@ -327,11 +334,16 @@ def _block_tap_indices(kernel_size: int) -> tuple[tuple[int, ...], ...]:
     return tuple(zip(*ones))
 
 
+# Plain Python constants, made at import: a call made while tracing can never leave a traced
+# tensor here, and torch.compile reads them as constants (it warns about functools caches).
+_BLOCK_TAP_INDICES = {k: _tap_indices(k) for k in (1, 3, 5, 7, 9)}
+
+
 def _block_taps(kernel_size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """[output phase p, input phase r, block tap t, kernel tap i]: 1 where tap i of output pixel
     2m+p reads phase r of padded block m+t, i.e. where p + i = 2t + r."""
     select = torch.zeros(2, 2, (kernel_size + 1) // 2, kernel_size, device=device, dtype=dtype)
-    select[_block_tap_indices(kernel_size)] = 1.0
+    select[_BLOCK_TAP_INDICES.get(kernel_size) or _tap_indices(kernel_size)] = 1.0
     return select
 
 

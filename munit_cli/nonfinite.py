@@ -21,14 +21,13 @@ class NonFiniteWatch:
         self._names: list[str] = []
         self._first_bad: torch.Tensor | None = None  # every term at the first bad step
 
-    def observe(self, losses: dict[str, torch.Tensor], step: int) -> None:
-        """Record step ``step``'s loss terms (``gen/recon_x_a``, ``dis/total``, ...): a handful of small
-        operators on the device, no read."""
-        values = torch.stack([v.detach().float() for v in losses.values()])
+    def observe(self, names: list[str], values: torch.Tensor, step: int) -> None:
+        """Record step ``step``'s loss terms (``names``: ``gen/recon_x_a``, ``dis/total``, ...; ``values``:
+        one float tensor of them): a handful of small operators on the device, no read."""
         bad = ~torch.isfinite(values).all()
         first = bad & ~self._any_bad
         if self._first_bad is None:
-            self._names, self._first_bad = list(losses), torch.zeros_like(values)
+            self._names, self._first_bad = names, torch.zeros_like(values)
         self._step.masked_fill_(first, step)
         self._first_bad = torch.where(first, values, self._first_bad)
         self._any_bad |= bad

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from . import distributed
 from .checkpoint import replace_with_copy, save_checkpoint
+from .compiling import CompiledStep, wants_compile
 from .config import TrainConfig, to_dict
 from .data import DomainDataset, EndlessShard, collate, find_domain, find_images, held_out_batch
 from .devices import choose_paths, select_device
@@ -201,10 +202,9 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             gen_objective = DistributedDataParallel(gen_objective, device_ids=ids, broadcast_buffers=False)
             dis_objective = DistributedDataParallel(dis_objective, device_ids=ids, broadcast_buffers=False)
-        if config.compile:
-            gen_objective = torch.compile(gen_objective)
-            dis_objective = torch.compile(dis_objective)
-        self.gen_objective, self.dis_objective = gen_objective, dis_objective
+        self.compiled = CompiledStep(self.device, wants_compile(config.compile, self.device))
+        self.gen_objective = self.compiled.objective(gen_objective)
+        self.dis_objective = self.compiled.objective(dis_objective)
 
     def _adam(self, params: list[nn.Parameter]) -> torch.optim.Adam:
         c = self.config
@@ -226,6 +226,7 @@ class Trainer:
     def train_step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> dict[str, torch.Tensor]:
         """One iteration; returns the loss terms (``gen/*``, ``dis/*``) as 0-d tensors."""
         c, model = self.config, self.model
+        self.compiled.begin()
         lr = lr_at(self.step, c)
         for opt in (self.opt_gen, self.opt_dis):
             for group in opt.param_groups:
@@ -262,9 +263,15 @@ class Trainer:
             with torch.no_grad():
                 torch._foreach_lerp_(self._ema_targets, self._ema_sources, 1 - c.ema_decay)
         self.step += 1
-        losses = {**{f"gen/{k}": v.detach() for k, v in gen.items()}, **{f"dis/{k}": v.detach() for k, v in dis.items()}}
-        self.nonfinite.observe(losses, self.step)  # on the device; read where the loop reads anyway
-        return losses
+        self.compiled.end()
+        return self._keep_losses({**{f"gen/{k}": v for k, v in gen.items()}, **{f"dis/{k}": v for k, v in dis.items()}})
+
+    def _keep_losses(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The loss terms as views of one stacked float32 copy, watched for NaN/inf on the device: the
+        copy outlives the compiled objectives' next call (CUDA graphs overwrite their outputs)."""
+        values = torch.stack([v.detach() for v in terms.values()]).float()
+        self.nonfinite.observe(list(terms), values, self.step)  # on the device; read where the loop reads anyway
+        return dict(zip(terms, values.unbind()))
 
     @torch.no_grad()
     def _translate_for_dis(self, x_a, x_b, s_a, s_b):

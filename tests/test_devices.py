@@ -1,7 +1,7 @@
 """--device: every spelling resolves to a device with an index, or to an error naming what exists.
 
-CUDA is faked (availability and device count) so the rules are checked on a CPU-only machine; the
-`cuda`-marked test at the end trains on a real GPU where there is one.
+CUDA is faked (availability and device count) so the rules are checked on a CPU-only machine;
+`test_cuda.py` runs the commands on a real GPU where there is one.
 """
 
 from __future__ import annotations
@@ -66,15 +66,3 @@ def test_no_gpu(no_gpu):
 def test_nonsense(name, message):
     with pytest.raises(DeviceError, match=message):
         select_device(name)
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_train_two_steps_with_device_cuda(shapes_root, tmp_path):
-    from .conftest import TINY_TOML
-    from .test_cli_processes import munit, ok
-
-    (tmp_path / "tiny.toml").write_text(TINY_TOML)
-    output = ok(munit("train", str(shapes_root), "-s", "sketch", "-t", "paint", "--iterations", "2", "--out", "run",
-                      "--config", "tiny.toml", "--device", "cuda", cwd=tmp_path))
-    assert "device cuda:" in output and "final checkpoint" in output

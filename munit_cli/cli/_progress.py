@@ -36,16 +36,23 @@ class ConsoleProgress(Callback):
                                                completed=trainer.step, speed="", losses="")
             self.progress.start()
 
-    def _speed(self, trainer: Trainer) -> float:
-        return (trainer.step - self._step0) / max(time.perf_counter() - self._t0, 1e-9)
+    def _speed(self, trainer: Trainer) -> str:
+        """Steps per second; with a compiled step, without its first step (the compilation), which is
+        shown apart."""
+        steps, seconds = trainer.step - self._step0, time.perf_counter() - self._t0
+        compile_seconds = trainer.compiled.seconds
+        if compile_seconds is None:
+            return f"{steps / max(seconds, 1e-9):.2f} it/s"
+        speed = (steps - 1) / max(seconds - compile_seconds, 1e-9)
+        return f"{speed:.2f} it/s (compiled in {compile_seconds:.0f} s)"
 
     def on_step(self, trainer: Trainer, losses: dict[str, float]) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, completed=trainer.step, speed=f"{self._speed(trainer):.2f} it/s",
+            self.progress.update(self.task, completed=trainer.step, speed=self._speed(trainer),
                                  losses=format_losses(losses))
         elif trainer.step % trainer.config.log_every == 0 or trainer.step == trainer.config.iterations:
             self.console.print(f"step {trainer.step}/{trainer.config.iterations}  "
-                               f"{self._speed(trainer):.2f} it/s  {format_losses(losses)}", highlight=False)
+                               f"{self._speed(trainer)}  {format_losses(losses)}", highlight=False)
 
     def on_bad_image(self, trainer: Trainer, path: str) -> None:
         self.console.print(f"[yellow]warning:[/] skipping unreadable image {path}", highlight=False)

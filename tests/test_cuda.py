@@ -1,0 +1,59 @@
+"""The commands on a real GPU, each in its own process (skipped without one, as in CI).
+
+Run them with ``pytest -m cuda`` on a machine with CUDA. Training there takes the default CUDA
+path: the compiled step with CUDA graphs (``compiling.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from .conftest import TINY_TOML
+from .test_cli_processes import imported, munit, ok, photos  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+
+def _pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path), dtype=np.int16)
+
+
+def test_train_compiled_then_resume_continues_the_run(shapes_root, tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY_TOML)
+    common = ("--config", "tiny.toml", "--device", "cuda", "--precision", "bf16")
+    args = ("train", str(shapes_root), "-s", "sketch", "-t", "paint", *common)
+    output = ok(munit(*args, "--iterations", "6", "--out", "straight", cwd=tmp_path))
+    assert "device cuda:" in output and "compiled in" in output and "final checkpoint" in output
+    ok(munit(*args, "--iterations", "4", "--out", "resumed", cwd=tmp_path))
+    ok(munit("train", "--resume", "--iterations", "6", "--out", "resumed", *common, cwd=tmp_path))
+    straight = load_file(tmp_path / "straight" / "checkpoints" / "latest.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "checkpoints" / "latest.safetensors")
+    assert straight.keys() == resumed.keys()
+    # Bit-exact on a CPU (test_train.py); on CUDA, cuDNN's autotuning and the atomic adds of some
+    # backward kernels (reflection padding) differ between processes by float32 rounding.
+    for name in straight:
+        torch.testing.assert_close(straight[name], resumed[name], rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_translate_and_style_sample_match_the_cpu(imported, photos, tmp_path):  # noqa: F811
+    for device in ("cpu", "cuda"):
+        ok(munit("translate", str(photos[0]), "--checkpoint", str(imported), "-n", "3", "--image-size", "32",
+                 "--seed", "1", "--precision", "fp32", "--device", device, "--out", device, cwd=tmp_path))
+        ok(munit("style-sample", *map(str, photos), "--checkpoint", str(imported), "-n", "2", "--image-size", "32",
+                 "--precision", "fp32", "--device", device, "--out", f"{device}.png", cwd=tmp_path))
+    for i in range(3):
+        cpu, cuda = _pixels(tmp_path / "cpu" / f"a_style{i}.png"), _pixels(tmp_path / "cuda" / f"a_style{i}.png")
+        # cuDNN may use TF32 (10-bit mantissa) for float32 convolutions: a few levels at most, rarely.
+        assert np.abs(cpu - cuda).mean() < 1.0 and np.abs(cpu - cuda).max() <= 8
+    assert Image.open(tmp_path / "cpu.png").size == Image.open(tmp_path / "cuda.png").size
+
+
+def test_export_onnx_from_cuda(imported, tmp_path):  # noqa: F811
+    pytest.importorskip("onnxruntime")
+    output = ok(munit("export", "--checkpoint", str(imported), "--format", "onnx", "--device", "cuda",
+                      "--output", "g", cwd=tmp_path))
+    assert (tmp_path / "g.translate.onnx").is_file() and "largest difference" in output
