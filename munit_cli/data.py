@@ -1,4 +1,4 @@
-"""Image folders: domain discovery (AFHQ or flat layout), robust image reading, transforms, writing.
+"""Image files: finding them, robust reading, transforms, writing (domain folders: ``layouts``).
 
 This is the only module that reads or writes image files.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,9 @@ from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from .errors import DataError
+from .layouts import DomainFolders, find_domain, list_domains  # noqa: F401 (re-exported)
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-TRAIN_SPLITS = ("train",)
-HELD_OUT_SPLITS = ("test", "val")
 # What PIL raises for files that are not images, are truncated or are otherwise broken.
 IMAGE_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
 
@@ -34,53 +32,8 @@ def find_images(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
-@dataclass(frozen=True)
-class DomainFolders:
-    """Where one domain's training and held-out images live."""
-
-    name: str
-    train: Path
-    held_out: Path | None
-
-
-def _subfolders(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def find_domain(root: str | Path, name: str) -> DomainFolders:
-    """Locate a domain as ``ROOT/train/<name>`` (AFHQ layout, held out in test/ or val/) or ``ROOT/<name>``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"dataset folder {root} does not exist; point to a folder holding one subfolder "
-                        "per domain (ROOT/<domain> or ROOT/train/<domain>)")
-    train_root = next((root / s for s in TRAIN_SPLITS if (root / s).is_dir()), None)
-    if train_root is not None:
-        if (train_root / name).is_dir():
-            held_out = next((root / s / name for s in HELD_OUT_SPLITS if (root / s / name).is_dir()), None)
-            return DomainFolders(name, train_root / name, held_out)
-        found = _subfolders(train_root)
-    else:
-        if (root / name).is_dir():
-            return DomainFolders(name, root / name, None)
-        found = _subfolders(root)
-    listing = ", ".join(found) if found else "none"
-    raise DataError(f"domain {name!r} not found in {root}; domains found: {listing}")
-
-
 def no_images_error(name: str) -> DataError:
     return DataError(f"domain {name!r} has no images (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
-
-
-def list_domains(root: str | Path) -> list[DomainFolders]:
-    """Every domain below ``root``, in the layouts ``find_domain`` knows."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"dataset folder {root} does not exist")
-    train_root = next((root / s for s in TRAIN_SPLITS if (root / s).is_dir()), root)
-    domains = [find_domain(root, name) for name in _subfolders(train_root)]
-    if not domains:
-        raise DataError(f"no domain folders in {root}; expected ROOT/<domain> or ROOT/train/<domain>")
-    return domains
 
 
 # ---------------------------------------------------------------------------------------------

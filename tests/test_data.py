@@ -122,3 +122,29 @@ def test_transforms_equal_torchvisions():
             assert torch.equal(preprocess(img, size), want), (w, h, size)
         want = TF.to_tensor(TF.center_crop(img, [h - h % 4, w - w % 4])) * 2 - 1
         assert torch.equal(preprocess(img, None), want), (w, h)
+
+
+def test_cyclegan_layout_and_two_domains_picked_without_flags(tmp_path):
+    from munit_cli.layouts import discover
+
+    for folder in ("trainA", "trainB", "testA", "testB"):
+        _img(tmp_path / "h2z" / folder / "x.png")
+    layout = discover(tmp_path / "h2z")
+    assert layout.kind == "cyclegan" and list(layout.domains) == ["A", "B"]
+    assert layout.domain("B").held_out == tmp_path / "h2z/testB"
+    assert layout.pick_pair(None, None) == ("A", "B")
+    assert layout.pick_pair(None, "A") == ("B", "A")
+
+
+def test_three_domains_need_flags_and_the_error_lists_them(tmp_path):
+    from munit_cli.layouts import discover
+
+    for name in ("cat", "dog", "wild"):
+        _img(tmp_path / "afhq/train" / name / "x.png")
+    layout = discover(tmp_path / "afhq")
+    assert layout.kind == "split"
+    with pytest.raises(DataError, match=r"3 domains \(cat, dog, wild\); say which two with --source and --target"):
+        layout.pick_pair(None, None)
+    assert layout.pick_pair("dog", "cat") == ("dog", "cat")
+    with pytest.raises(DataError, match="domain 'horse' not found.*domains found: cat, dog, wild"):
+        layout.pick_pair("horse", "cat")

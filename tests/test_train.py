@@ -204,6 +204,13 @@ def test_cli_train_and_errors(shapes_root, tmp_path):
     assert not (tmp_path / "nowhere").exists() and not Path("runs").exists()
 
 
+def test_cli_train_finds_the_two_domains_and_says_the_layout(shapes_root, tmp_path):
+    result = _cli(str(shapes_root), "--out", str(tmp_path / "run"), "--dry-run")
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert "split layout" in first and "source paint, target sketch (the two found)" in first
+
+
 def test_perceptual_loss_trains_with_random_vgg(shapes_root, tmp_path):
     """vgg_w > 0 adds the VGG16 relu5_3 term (random weights here: no download in tests)."""
     from munit_cli.perceptual import PerceptualLoss

@@ -43,30 +43,36 @@ def resolve_config(config_file: Path | None, base: TrainConfig | None, **flags: 
     return replace(config, **flags).validate()
 
 
-def _run_info(out: Path, root: Path | None, source: str | None, target: str | None) -> tuple[Path, str, str]:
-    """Data root and domains: from the command line, or remembered by the run being resumed."""
-    if root is not None and source and target:
-        return root, source, target
+def _run_info(out: Path | None, root: Path | None, source: str | None,
+              target: str | None) -> tuple[Path, str, str, str | None]:
+    """Data root and domains: from the command line (domains left out are found when the root
+    has exactly two), or remembered by the run being resumed. Also the layout line to print."""
     saved = {}
-    if (out / RUN_FILE).is_file():
+    if out is not None and (out / RUN_FILE).is_file():
         try:
             saved = json.loads((out / RUN_FILE).read_text())
         except json.JSONDecodeError:
             raise ConfigError(f"{out / RUN_FILE} is damaged; give ROOT, --source and --target again") from None
     root = root or (Path(saved["root"]) if "root" in saved else None)
     source, target = source or saved.get("source"), target or saved.get("target")
-    if root is None or not source or not target:
-        raise ConfigError("give the dataset ROOT and both --source and --target "
-                          "(e.g. munit train ./afhq --source dog --target cat)")
-    return root, source, target
+    if root is None:
+        raise ConfigError("give the dataset ROOT (e.g. munit train ./afhq --source dog --target cat)")
+    from ..layouts import discover
+
+    layout = discover(root)
+    picked = source is None or target is None
+    source, target = layout.pick_pair(source, target)
+    note = f"{root}: {layout.describe()}" + (f"; source {source}, target {target} (the two found)" if picked else "")
+    return root, source, target, note
 
 
 def train(
     root: Annotated[Path | None, typer.Argument(
-        help="Dataset folder: ROOT/train/<domain> (AFHQ layout, held-out ROOT/test or ROOT/val) or ROOT/<domain>.",
+        help="Dataset folder: ROOT/train/<domain> (AFHQ; held out in test/ or val/), ROOT/trainA + trainB "
+             "(CycleGAN; domains A and B), or ROOT/<domain>.",
         show_default=False)] = None,
-    source: Annotated[str | None, typer.Option("--source", "-s", help="Domain A (translate from).")] = None,
-    target: Annotated[str | None, typer.Option("--target", "-t", help="Domain B (translate to).")] = None,
+    source: Annotated[str | None, typer.Option("--source", "-s", help="Domain A (translate from). Default: the first of exactly two.")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="Domain B (translate to). Default: the other of exactly two.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder. Default: runs/<source>2<target>.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Training crop size (multiple of 4). [default: 256]")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per domain per step, per process. [default: 1]")] = None,
@@ -94,13 +100,12 @@ def train(
     flags = dict(image_size=image_size, batch_size=batch_size, iterations=iterations, seed=seed,
                  precision=precision, workers=workers, checkpoint_every=checkpoint_every,
                  sample_every=sample_every, compile=compile, channels_last=channels_last)
-    if out is None:
-        if source is None or target is None:
-            raise ConfigError("give --source and --target (or --out of the run to resume)")
+    if out is None and source and target:
         out = Path("runs") / f"{source}2{target}"
-    root, source, target = _run_info(out, root, source, target)
-    if source == target:
-        raise ConfigError(f"--source and --target are both {source!r}; pick two different domains")
+    if out is None and resume:
+        raise ConfigError("give --out of the run to resume (or --source and --target)")
+    root, source, target, layout_note = _run_info(out, root, source, target)
+    out = out or Path("runs") / f"{source}2{target}"
     from .. import distributed  # heavy imports here, not at the top: `munit --help` must not load torch
     from ..callbacks import MetricsLogger, SampleWriter
     from ..devices import select_device
@@ -117,6 +122,8 @@ def train(
                               "or choose a new --out")
         cfg = resolve_config(config, None, **flags)
     main = distributed.is_main_process()
+    if main:
+        console.print(f"data {layout_note}", highlight=False)
     bad_images = _check_training_images(root, (source, target), out, quiet=not main, keep=not dry_run)
     data = TrainData.from_folder(root, source, target, cfg, skip=bad_images)
     if main:
