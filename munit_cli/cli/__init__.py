@@ -15,6 +15,7 @@ from .. import __version__
 from ._console import console, err_console, handle_errors
 from .data import check, data_app
 from .demo import demo
+from .eval import eval_command
 from .export import export
 from .import_official import import_official
 from .info import info
@@ -32,7 +33,7 @@ app = typer.Typer(
 )
 
 for name, command in (("train", train), ("demo", demo), ("translate", translate),
-                      ("style-sample", style_sample), ("export", export), ("info", info),
+                      ("style-sample", style_sample), ("export", export), ("eval", eval_command), ("info", info),
                       ("import-official", import_official)):
     app.command(name)(handle_errors(command))
 data_app.command("check")(handle_errors(check))
