@@ -77,7 +77,6 @@ def eval_command(
     require_eval_extra()
     from rich.progress import track
 
-    from ..checkpoint import read_metadata
     from ..devices import select_device
     from ..evaluation import EvalSettings, RealFeatures, evaluate_direction
     from ..layouts import discover
