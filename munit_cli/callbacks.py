@@ -37,14 +37,15 @@ class MetricsLogger(Callback):
         now = time.perf_counter()
         its = (trainer.step - self._last_step) / max(now - self._last_time, 1e-9)
         self._last_time, self._last_step = now, trainer.step
-        record = {"step": trainer.step, "lr": lr_at(trainer.step - 1, trainer.config), "it_per_s": its,
-                  "time": time.time(), **losses}
+        self.write(trainer.step, {"lr": lr_at(trainer.step - 1, trainer.config), "it_per_s": its, **losses})
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        """One JSON line (and TensorBoard scalars) for ``step``."""
         with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps({"step": step, "time": time.time(), **values}) + "\n")
         if self.tensorboard is not None:
-            for key, value in record.items():
-                if key not in ("step", "time"):
-                    self.tensorboard.add_scalar(key, value, trainer.step)
+            for key, value in values.items():
+                self.tensorboard.add_scalar(key, value, step)
 
     def on_end(self, trainer: Trainer, result: FitResult) -> None:
         if self.tensorboard is not None:
@@ -94,3 +95,49 @@ class SampleWriter(Callback):
         write_sample_index(self.dir)
         self._last_written = trainer.step
         return path
+
+
+class PeriodicEval(Callback):
+    """Every ``every`` steps (and at the end), a small evaluation of the source-to-target direction
+    with the EMA generators (the trained ones without EMA): FID and LPIPS diversity of the first
+    ``max_inputs`` held-out images in ``n_styles`` random styles each (``evaluation``). Written as
+    ``eval/fid`` and ``eval/lpips`` to the metrics and to ``samples/eval.json``, which the sample
+    page shows. The real images' statistics are computed once, at the first evaluation."""
+
+    def __init__(self, out_dir: Path, every: int, nets, layout, metrics: MetricsLogger | None = None,
+                 max_inputs: int = 50, n_styles: int = 4):
+        self.samples_dir = Path(out_dir) / "samples"
+        self.every, self.nets, self.layout, self.metrics = every, nets, layout, metrics
+        self.max_inputs, self.n_styles = max_inputs, n_styles
+        self._reals = None
+        self._last = -1
+
+    def on_step(self, trainer: Trainer, losses: dict[str, float]) -> None:
+        if trainer.step % self.every == 0:
+            self.run(trainer)
+
+    def on_end(self, trainer: Trainer, result: FitResult) -> None:
+        if self._last != trainer.step:
+            self.run(trainer)
+
+    def run(self, trainer: Trainer) -> dict[str, float]:
+        from .evaluation import EvalSettings, RealFeatures, evaluate_direction
+
+        if self._reals is None:
+            self.nets = self.nets.to(trainer.device)
+            self._reals = RealFeatures(self.nets, trainer.device)
+        settings = EvalSettings(n_styles=self.n_styles, seed=trainer.config.seed, image_size=trainer.config.image_size,
+                                max_inputs=self.max_inputs).validate()
+        result = evaluate_direction(trainer.ema_model(), "A2B", self.layout, settings, self.nets, self._reals)
+        values = {"eval/fid": result.fid, "eval/lpips": result.lpips}
+        if self.metrics is not None:
+            self.metrics.write(trainer.step, values)
+        history_file = self.samples_dir / "eval.json"
+        history = json.loads(history_file.read_text()) if history_file.is_file() else []
+        history.append({"step": trainer.step, "direction": f"{result.source}2{result.target}",
+                        "inputs": result.n_inputs, "styles": self.n_styles, **values})
+        self.samples_dir.mkdir(parents=True, exist_ok=True)
+        history_file.write_text(json.dumps(history, indent=2) + "\n")
+        write_sample_index(self.samples_dir)
+        self._last = trainer.step
+        return values

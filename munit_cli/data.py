@@ -6,6 +6,7 @@ This is the only module that reads or writes image files.
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -153,13 +154,26 @@ def image_grid(rows: Sequence[Sequence[torch.Tensor]], column_labels: Sequence[s
     return canvas
 
 
+def _eval_table(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    rows = "\n".join(f"<tr><td>{r['step']}</td><td>{html.escape(r['direction'])}</td><td>{r['eval/fid']:.2f}</td>"
+                     f"<td>{r['eval/lpips']:.4f}</td><td>{r['inputs']} x {r['styles']}</td></tr>"
+                     for r in reversed(json.loads(path.read_text())))
+    return ("<h1>Evaluations (newest first)</h1>\n<table><tr><th>step</th><th>direction</th><th>FID</th>"
+            f"<th>LPIPS diversity</th><th>inputs x styles</th></tr>\n{rows}\n</table>\n")
+
+
 def write_sample_index(samples_dir: Path) -> Path:
-    """(Re)write ``index.html`` showing every sample grid, newest first."""
+    """(Re)write ``index.html`` showing every sample grid, newest first, below the table of
+    evaluations (``eval.json``, written by ``--eval-every``) when there is one."""
     pages = sorted(samples_dir.glob("step-*.png"), reverse=True)
     items = "\n".join(f'<h2>{html.escape(p.stem)}</h2>\n<img src="{html.escape(p.name)}">' for p in pages)
     page = ("<!doctype html>\n<html><head><meta charset='utf-8'><title>munit samples</title>"
-            "<style>body{font-family:sans-serif} img{image-rendering:pixelated;max-width:100%}</style>"
-            f"</head><body>\n<h1>Samples (newest first)</h1>\n{items}\n</body></html>\n")
+            "<style>body{font-family:sans-serif} img{image-rendering:pixelated;max-width:100%} "
+            "td,th{padding:2px 12px;text-align:right}</style>"
+            f"</head><body>\n{_eval_table(samples_dir / 'eval.json')}<h1>Samples (newest first)</h1>\n{items}\n"
+            "</body></html>\n")
     index = samples_dir / "index.html"
     tmp = index.with_suffix(".html.tmp")
     tmp.write_text(page)

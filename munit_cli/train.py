@@ -11,6 +11,7 @@ trains, checkpoints and resumes. Files written under ``out_dir``:
 
 from __future__ import annotations
 
+import copy
 import json
 import signal
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -214,6 +215,13 @@ class Trainer:
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"opt_gen": self.opt_gen, "opt_dis": self.opt_dis}
+
+    def ema_model(self) -> MUNIT:
+        """A copy of the model for evaluation, in eval mode, with the EMA generators' weights if any."""
+        model = copy.deepcopy(self.model).eval()
+        if self.ema is not None:
+            model.load_state_dict(self.ema, strict=False)  # the generators only
+        return model
 
     def _generator_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.model.state_dict().items() if k.startswith(("gen_a.", "gen_b."))}

@@ -62,3 +62,24 @@ def trained_checkpoint(tmp_path_factory, shapes_root) -> Path:
     data = TrainData.from_folder(shapes_root, "sketch", "paint", config)
     result = Trainer(config, data, out, ("sketch", "paint"), device="cpu").fit()
     return result.checkpoint
+
+
+def write_metric_weights(folder: Path) -> Path:
+    """Random weights in the real files' formats: torchvision's AlexNet state dict, torch-fidelity's
+    Inception state dict (its constructor's own download and load are bypassed to get the layers)."""
+    import torchvision
+    from torch_fidelity import feature_extractor_inceptionv3 as fe
+
+    from munit_cli.metrics import ALEXNET_URL, INCEPTION_URL
+
+    folder.mkdir(exist_ok=True)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), folder / ALEXNET_URL.rsplit("/", 1)[1])
+    original_load, original_fetch = fe.FeatureExtractorInceptionV3.load_state_dict, fe.load_state_dict_from_url
+    fe.FeatureExtractorInceptionV3.load_state_dict = lambda self, state: None
+    fe.load_state_dict_from_url = lambda *args, **kwargs: None
+    try:
+        inception = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    finally:
+        fe.FeatureExtractorInceptionV3.load_state_dict, fe.load_state_dict_from_url = original_load, original_fetch
+    torch.save(inception.state_dict(), folder / INCEPTION_URL.rsplit("/", 1)[1])
+    return folder

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import FIXTURE_DIR, TINY_TOML
+from .conftest import FIXTURE_DIR, TINY_TOML, write_metric_weights
 
 MUNIT = Path(sys.executable).parent / "munit"
 
@@ -98,6 +98,19 @@ def test_train_resume_and_data_check(shapes_root, tmp_path):
     assert "starting at step 2" in output and "(24 unchanged since the last check)" in output
     assert json.loads((tmp_path / "run" / "config.json").read_text())["iterations"] == 3
     assert "all images decode" in ok(munit("data", "check", str(shapes_root), cwd=tmp_path))
+
+
+def test_eval_with_metric_weights_from_a_folder(shapes_root, tmp_path):
+    pytest.importorskip("torchmetrics")
+    weights = write_metric_weights(tmp_path / "weights")
+    (tmp_path / "tiny.toml").write_text(TINY_TOML)
+    ok(munit("train", str(shapes_root), "--iterations", "1", "--out", "run", "--config", "tiny.toml",
+             "--device", "cpu", cwd=tmp_path))  # no --source/--target: the root has two domains
+    output = ok(munit("eval", "run", "-n", "2", "--direction", "a2b", "--device", "cpu", "--weights-dir", str(weights),
+                      cwd=tmp_path))
+    assert "paint -> sketch" in output and "wrote eval.json" in output
+    (row,) = json.loads((tmp_path / "eval.json").read_text())["rows"]
+    assert row["step"] == 1 and row["a2b"]["n_outputs"] == 4
 
 
 def test_demo(tmp_path):

@@ -23,7 +23,9 @@ from munit_cli.cli import app  # noqa: E402
 from munit_cli.evaluation import EvalSettings, RealFeatures, evaluate_direction, mean_pairwise_lpips  # noqa: E402
 from munit_cli.inference import translate  # noqa: E402
 from munit_cli.layouts import discover  # noqa: E402
-from munit_cli.metrics import ALEXNET_URL, INCEPTION_URL, FeatureNetworks, WeightsError, weights_file  # noqa: E402
+from munit_cli.metrics import INCEPTION_URL, FeatureNetworks, WeightsError, weights_file  # noqa: E402
+
+from .conftest import write_metric_weights  # noqa: E402
 
 
 class TinyFeatures(nn.Module):
@@ -102,24 +104,6 @@ def test_same_seed_same_numbers(trained_checkpoint, shapes_root, nets, mode):
     assert first.n_inputs == 2 and first.n_outputs == 6 and first.n_real == 12 and first.fid > 0
 
 
-def _write_real_format_weights(folder):
-    """Random weights in the real files' formats: torchvision's AlexNet state dict, torch-fidelity's
-    Inception state dict (its constructor's own download and load are bypassed to get the layers)."""
-    import torchvision
-    from torch_fidelity import feature_extractor_inceptionv3 as fe
-
-    folder.mkdir(exist_ok=True)
-    torch.save(torchvision.models.alexnet(weights=None).state_dict(), folder / ALEXNET_URL.rsplit("/", 1)[1])
-    original_load, original_fetch = fe.FeatureExtractorInceptionV3.load_state_dict, fe.load_state_dict_from_url
-    fe.FeatureExtractorInceptionV3.load_state_dict = lambda self, state: None
-    fe.load_state_dict_from_url = lambda *args, **kwargs: None
-    try:
-        inception = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    finally:
-        fe.FeatureExtractorInceptionV3.load_state_dict, fe.load_state_dict_from_url = original_load, original_fetch
-    torch.save(inception.state_dict(), folder / INCEPTION_URL.rsplit("/", 1)[1])
-
-
 def test_cli_eval_with_weights_dir_writes_json_and_errors_are_clear(trained_checkpoint, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     weights = tmp_path / "weights"
@@ -129,7 +113,7 @@ def test_cli_eval_with_weights_dir_writes_json_and_errors_are_clear(trained_chec
     missing = runner.invoke(app, ["eval", str(trained_checkpoint), *common])
     assert missing.exit_code == 1 and "error:" in missing.output and "alexnet-owt-7be5be79.pth" in missing.output
 
-    _write_real_format_weights(weights)
+    write_metric_weights(weights)
     result = runner.invoke(app, ["eval", str(trained_checkpoint), *common, "--out", "e.json"])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "e.json").read_text())
@@ -183,3 +167,35 @@ def test_a_missing_domain_and_undownloadable_weights_are_clear_errors(trained_ch
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     with pytest.raises(WeightsError, match=r"cannot download weights-inception.*put it in .*hub/checkpoints"):
         weights_file(INCEPTION_URL, None)
+
+
+def test_eval_every_logs_fid_and_lpips_and_shows_them_on_the_sample_page(shapes_root, tmp_path, nets):
+    from munit_cli.callbacks import MetricsLogger, PeriodicEval, SampleWriter
+    from munit_cli.train import TrainData, Trainer
+
+    from .conftest import tiny_train_config
+
+    config = tiny_train_config(iterations=4, ema_decay=0.9, log_every=2)
+    data = TrainData.from_folder(shapes_root, "sketch", "paint", config)
+    out = tmp_path / "run"
+    metrics = MetricsLogger(out)
+    evaluator = PeriodicEval(out, 2, nets, discover(shapes_root), metrics, max_inputs=2, n_styles=2)
+    Trainer(config, data, out, ("sketch", "paint"), device="cpu", callbacks=[metrics, SampleWriter(out), evaluator]).fit()
+
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "eval/fid" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert all(np.isfinite(r["eval/fid"]) and r["eval/lpips"] > 0 for r in evals)
+    page = (out / "samples" / "index.html").read_text()
+    assert "Evaluations" in page and "sketch2paint" in page and f"{evals[-1]['eval/fid']:.2f}" in page
+
+
+def test_eval_every_without_weights_stops_before_any_work(shapes_root, tmp_path):
+    from .conftest import TINY_TOML
+
+    (tmp_path / "tiny.toml").write_text(TINY_TOML)
+    result = CliRunner().invoke(app, ["train", str(shapes_root), "-s", "sketch", "-t", "paint", "--config",
+                                      str(tmp_path / "tiny.toml"), "--out", str(tmp_path / "run"), "--device", "cpu",
+                                      "--eval-every", "2", "--weights-dir", str(tmp_path / "none")])
+    assert result.exit_code == 1 and "error: --weights-dir" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()

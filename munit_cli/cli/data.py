@@ -58,7 +58,7 @@ def check_domains(domains: dict[str, list[Path]], cache_file: Path | None = None
 
 
 def check(
-    root: Annotated[Path, typer.Argument(help="Dataset folder: ROOT/train/<domain> (AFHQ layout) or ROOT/<domain>.",
+    root: Annotated[Path, typer.Argument(help="Dataset folder: ROOT/train/<domain> (AFHQ), ROOT/trainA + trainB (CycleGAN) or ROOT/<domain>.",
                                          show_default=False)],
     bad_list: Annotated[Path | None, typer.Option(
         "--bad-list", help="Also write the unreadable files here, one 'path<TAB>problem' a line.")] = None,
@@ -67,10 +67,13 @@ def check(
 
     Exits with status 1 when any image is unreadable, so it can gate a script.
     """
-    from ..data import find_images, list_domains
+    from ..data import find_images
+    from ..layouts import discover
 
+    layout = discover(root)
+    console.print(f"{root}: {layout.describe()}", highlight=False)
     domains = {}
-    for folders in list_domains(root):
+    for folders in layout.domains.values():
         for split, folder in (("train", folders.train), ("held-out", folders.held_out)):
             if folder is not None:
                 domains[f"{folders.name} ({split})" if folders.held_out else folders.name] = find_images(folder)

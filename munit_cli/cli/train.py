@@ -90,6 +90,10 @@ def train(
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with any TrainConfig setting "
                                                    "([model] and [loss] tables for the model and loss weights).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the data and print the resolved config, then stop.")] = False,
+    eval_every: Annotated[int, typer.Option(
+        help="Every N steps, FID and LPIPS of 50 held-out inputs x 4 styles (needs the eval extra). 0: off.")] = 0,
+    weights_dir: Annotated[Path | None, typer.Option(
+        help="Folder with the metric weights for --eval-every (see `munit eval --help`).", show_default=False)] = None,
 ) -> None:
     """Train MUNIT to translate between two image domains, e.g. `munit train ./afhq --source dog --target cat`.
 
@@ -124,6 +128,9 @@ def train(
     main = distributed.is_main_process()
     if main:
         console.print(f"data {layout_note}", highlight=False)
+    if eval_every < 0:
+        raise ConfigError(f"--eval-every must be >= 0 (0 turns it off); got {eval_every}")
+    evaluator = _periodic_eval(out, eval_every, weights_dir, root, source) if eval_every > 0 and main else None
     bad_images = _check_training_images(root, (source, target), out, quiet=not main, keep=not dry_run)
     data = TrainData.from_folder(root, source, target, cfg, skip=bad_images)
     if main:
@@ -132,13 +139,30 @@ def train(
     if dry_run:
         console.print_json(json.dumps(to_dict(cfg)))
         return
-    callbacks = [ConsoleProgress(), MetricsLogger(out), SampleWriter(out)]
+    metrics = MetricsLogger(out)
+    callbacks = [ConsoleProgress(), metrics, SampleWriter(out)]
+    if evaluator is not None:
+        evaluator.metrics = metrics
+        callbacks.append(evaluator)
     trainer = Trainer(cfg, data, out, (source, target), device=str(dev), callbacks=callbacks, resume=resume)
     if main:
         console.print(f"device {trainer.device}, precision {cfg.precision}, "
                       f"{trainer.dist.world_size} process(es), starting at step {trainer.step}", highlight=False)
     result = trainer.fit()
     report(result, out, main)
+
+
+def _periodic_eval(out: Path, every: int, weights_dir: Path | None, root: Path, source: str):
+    """The --eval-every callback, with everything it needs checked before the first step: the eval
+    extra, the metric weights and the source domain's held-out images."""
+    from ..callbacks import PeriodicEval
+    from ..evaluation import held_out
+    from ..layouts import discover
+    from ..metrics import load_feature_networks
+
+    layout = discover(root)
+    held_out(layout, source)
+    return PeriodicEval(out, every, load_feature_networks(weights_dir), layout)
 
 
 def _check_training_images(root: Path, domains: tuple[str, str], out: Path, quiet: bool, keep: bool) -> set[Path]:
