@@ -29,8 +29,14 @@ IMAGE_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.
 
 
 def find_images(folder: Path) -> list[Path]:
-    """Every image below ``folder`` (recursive, any letter case), sorted for reproducibility."""
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    """Every image below ``folder`` (recursive, any letter case), sorted for reproducibility; or,
+    when ``folder`` is a text file, the image paths it lists (one a line, relative to its folder).
+    Listed files that are missing are kept: the image check reports them with the unreadable ones."""
+    folder = Path(folder)
+    if folder.is_file():
+        lines = (line.strip() for line in folder.read_text().splitlines())
+        return [folder.parent / line for line in lines if line and not line.startswith("#")]
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
 def no_images_error(name: str) -> DataError:

@@ -5,11 +5,18 @@ One module decides this for `munit train`, `munit eval` and `munit data check`. 
 - split (AFHQ, StarGAN v2): ``ROOT/train/<domain>``, held out in ``ROOT/test/<domain>`` or ``ROOT/val/<domain>``;
 - CycleGAN / released MUNIT: ``ROOT/trainA``, ``ROOT/trainB``, held out in ``ROOT/testA``, ``ROOT/testB``
   (the domains are called ``A`` and ``B``; any suffix works: ``trainX`` is domain ``X``);
-- flat: ``ROOT/<domain>``, no held-out split.
+- flat: ``ROOT/<domain>``, no held-out split;
+- explicit: two folders named on the command line (``--source-dir``, ``--target-dir``), held-out
+  folders optional. Any of these "folders" may instead be a text file listing image paths, one a
+  line (the released MUNIT's list format; relative paths are relative to the list's folder).
+
+A training run records its layout in ``run.json`` (``to_run``), so resuming, ``eval`` and
+``style-sample`` find the same images (``from_run``).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,13 +38,14 @@ class DomainFolders:
 @dataclass(frozen=True)
 class Layout:
     root: Path
-    kind: str  # "split", "cyclegan" or "flat"
+    kind: str  # "split", "cyclegan", "flat" or "explicit"
     domains: dict[str, DomainFolders]
 
     def describe(self) -> str:
         what = {"split": "split layout (train/<domain>, held out in test|val/<domain>)",
                 "cyclegan": "CycleGAN layout (train<X>, held out in test<X>)",
-                "flat": "flat layout (<domain>, no held-out split)"}[self.kind]
+                "flat": "flat layout (<domain>, no held-out split)",
+                "explicit": "folders given (--source-dir, --target-dir)"}[self.kind]
         return f"{what}; domains {', '.join(self.domains) or 'none'}"
 
     def domain(self, name: str) -> DomainFolders:
@@ -65,6 +73,41 @@ class Layout:
             raise DataError(f"--source and --target are both {source!r}; pick two different domains")
         self.domain(source), self.domain(target)  # exist, or the error lists what does
         return source, target
+
+
+    def to_run(self) -> dict:
+        """What ``run.json`` keeps of this layout."""
+        return {"root": str(self.root), "layout": self.kind,
+                "folders": {name: {"train": str(f.train), "held_out": str(f.held_out) if f.held_out else None}
+                            for name, f in self.domains.items()}}
+
+
+def from_run(run: dict) -> Layout:
+    """The layout a run trained on, from its ``run.json`` (older runs kept only the root)."""
+    if "folders" not in run:
+        return discover(run["root"])
+    domains = {name: DomainFolders(name, Path(f["train"]), Path(f["held_out"]) if f["held_out"] else None)
+               for name, f in run["folders"].items()}
+    return Layout(Path(run["root"]), run.get("layout", "explicit"), domains)
+
+
+def explicit(source: Path, target: Path, source_held_out: Path | None = None, target_held_out: Path | None = None,
+             names: tuple[str | None, str | None] = (None, None)) -> Layout:
+    """Two domains from folders (or image lists) named on the command line; each domain is called
+    by its folder's name unless ``names`` says otherwise."""
+    paths = {"--source-dir": source, "--target-dir": target, "--source-held-out": source_held_out,
+             "--target-held-out": target_held_out}
+    for flag, path in paths.items():
+        if path is not None and not Path(path).exists():
+            raise DataError(f"{flag} {path} does not exist")
+    source_name = names[0] or Path(source).stem
+    target_name = names[1] or Path(target).stem
+    if source_name == target_name:
+        raise DataError(f"both folders are called {source_name!r}; name the domains with --source and --target")
+    domains = {source_name: DomainFolders(source_name, Path(source), source_held_out),
+               target_name: DomainFolders(target_name, Path(target), target_held_out)}
+    root = Path(os.path.commonpath([Path(source).resolve(), Path(target).resolve()]))
+    return Layout(root, "explicit", domains)
 
 
 def _subfolders(folder: Path) -> list[str]:

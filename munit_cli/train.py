@@ -27,9 +27,10 @@ from . import distributed
 from .checkpoint import replace_with_copy, save_checkpoint
 from .compiling import CompiledStep, wants_compile
 from .config import TrainConfig, to_dict
-from .data import DomainDataset, EndlessShard, collate, find_domain, find_images, held_out_batch
+from .data import DomainDataset, EndlessShard, collate, find_images, held_out_batch
 from .devices import choose_paths, select_device
 from .errors import ConfigError, DataError, TrainingError
+from .layouts import Layout, discover
 from .losses import discriminator_losses_on, generator_losses, translate_both
 from .model import MUNIT
 from .nonfinite import NonFiniteWatch
@@ -53,11 +54,16 @@ class TrainData:
 
     datasets: tuple[DomainDataset, DomainDataset]
     samples: tuple[torch.Tensor, torch.Tensor]
-    root: Path
+    layout: Layout
     domains: tuple[str, str]
 
     @classmethod
     def from_folder(cls, root: str | Path, source: str, target: str, config: TrainConfig,
+                    skip: Collection[Path] = ()) -> TrainData:
+        return cls.from_layout(discover(root), source, target, config, skip)
+
+    @classmethod
+    def from_layout(cls, layout: Layout, source: str, target: str, config: TrainConfig,
                     skip: Collection[Path] = ()) -> TrainData:
         """Both domains' training images, less those in ``skip`` (found unreadable beforehand)."""
         if source == target:
@@ -65,14 +71,14 @@ class TrainData:
         skip = set(skip)
         datasets, samples = [], []
         for name in (source, target):
-            folders = find_domain(root, name)
+            folders = layout.domain(name)
             found = find_images(folders.train)
             paths = [p for p in found if p not in skip]
             if found and not paths:
                 raise DataError(f"domain {name!r}: none of its {len(found)} images can be read")
             datasets.append(DomainDataset(paths, config.image_size, name))
             samples.append(held_out_batch(folders, paths, config.n_samples, config.image_size))
-        return cls((datasets[0], datasets[1]), (samples[0], samples[1]), Path(root).resolve(), (source, target))
+        return cls((datasets[0], datasets[1]), (samples[0], samples[1]), layout, (source, target))
 
     def loaders(self, config: TrainConfig, ctx: distributed.DistContext, samples_seen: int,
                 pin_memory: bool) -> list[DataLoader]:
@@ -317,7 +323,7 @@ class Trainer:
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.json").write_text(json.dumps(to_dict(c), indent=2) + "\n")
-            run = {"root": str(self.data.root), "source": self.data.domains[0], "target": self.data.domains[1]}
+            run = {**self.data.layout.to_run(), "source": self.data.domains[0], "target": self.data.domains[1]}
             (self.out_dir / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
         loaders = self.data.loaders(c, self.dist, self.samples_seen, pin_memory=self.device.type == "cuda")
         batches = self._batches_on_device([iter(loader) for loader in loaders])

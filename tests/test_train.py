@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -236,3 +237,27 @@ def test_demo_runs_end_to_end(tmp_path):
     assert grid.width > 4 * 32 and grid.height > 6 * 32  # 6 sketches, input + 3 styles each
     assert load_checkpoint(out / "runs" / "sketch2paint" / "checkpoints" / "latest.safetensors").step == 2
     assert len(list((out / "data" / "train" / "paint").glob("*.png"))) == 300
+
+
+def test_cli_train_from_two_folders_or_an_image_list_and_resume_remembers_them(shapes_root, tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_TOML)
+    # Domain "paint" as the released MUNIT's list format: one path a line, relative to the list.
+    listing = tmp_path / "paint.txt"
+    paint = sorted((shapes_root / "train" / "paint").glob("*.png"))
+    listing.write_text("# paint\n" + "\n".join(os.path.relpath(p, tmp_path) for p in paint) + "\n")
+    out = tmp_path / "run"
+    result = _cli("--source-dir", str(shapes_root / "train" / "sketch"), "--target-dir", str(listing),
+                  "--source-held-out", str(shapes_root / "test" / "sketch"), "--out", str(out),
+                  "--config", str(config), "--iterations", "1")
+    assert result.exit_code == 0, result.output
+    assert "folders given" in result.output and "sketch (12 images) -> paint (12 images)" in result.output
+    run = json.loads((out / "run.json").read_text())
+    assert (run["source"], run["target"], run["layout"]) == ("sketch", "paint", "explicit")
+    assert run["folders"]["sketch"]["held_out"] == str(shapes_root / "test" / "sketch")
+    resumed = _cli("--out", str(out), "--resume", "--iterations", "2")
+    assert resumed.exit_code == 0, resumed.output
+    assert "folders given" in resumed.output and "final checkpoint" in resumed.output
+
+    half = _cli("--source-dir", str(shapes_root / "train" / "sketch"), "--out", str(tmp_path / "other"))
+    assert half.exit_code == 1 and "give both --source-dir and --target-dir" in half.output

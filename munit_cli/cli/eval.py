@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +12,9 @@ from ..errors import ConfigError
 from ..runs import RUN_FILE
 from ._console import console
 from ._options import DeviceOpt, SeedOpt
+
+if TYPE_CHECKING:
+    from ..layouts import Layout
 
 DIRECTIONS = {"a2b": ("A2B",), "b2a": ("B2A",), "both": ("A2B", "B2A")}
 
@@ -34,13 +37,15 @@ def checkpoints_to_evaluate(given: Path | None) -> list[Path]:
     raise ConfigError(f"{given} does not exist; pass a checkpoint file or a run folder")
 
 
-def data_root(data: Path | None, checkpoint: Path) -> Path:
-    """--data, or the dataset the checkpoint's run trained on (its run.json)."""
+def data_layout(data: Path | None, checkpoint: Path) -> Layout:
+    """--data, or the data the checkpoint's run trained on (its run.json)."""
+    from ..layouts import discover, from_run
+
     if data is not None:
-        return data
+        return discover(data)
     run_file = checkpoint.resolve().parent.parent / RUN_FILE
     if run_file.is_file():
-        return Path(json.loads(run_file.read_text())["root"])
+        return from_run(json.loads(run_file.read_text()))
     raise ConfigError(f"give the dataset with --data ROOT ({checkpoint} is not inside a training run)")
 
 
@@ -79,12 +84,11 @@ def eval_command(
 
     from ..devices import select_device
     from ..evaluation import EvalSettings, RealFeatures, evaluate_direction
-    from ..layouts import discover
     from ..metrics import load_feature_networks
     from ._inference import default_image_size, load_model, model_device
 
     paths = checkpoints_to_evaluate(checkpoint)
-    layout = discover(data_root(data, paths[0]))
+    layout = data_layout(data, paths[0])
     select_device(device)  # a missing device is an error before the weights load
     nets = load_feature_networks(weights_dir)
     rows, reals = [], None

@@ -23,7 +23,8 @@ DEFAULT_CONTENT_IMAGES = 4
 
 def _default_content(checkpoint: Path, model: MUNIT, direction: str) -> list[Path]:
     """Held-out images of the run's source domain, found through the run's run.json."""
-    from ..data import find_domain, find_images
+    from ..data import find_images
+    from ..layouts import from_run
 
     run_file = checkpoint.resolve().parent.parent / RUN_FILE
     hint = "pass content images: munit style-sample IMG [IMG...]"
@@ -32,7 +33,7 @@ def _default_content(checkpoint: Path, model: MUNIT, direction: str) -> list[Pat
     run = json.loads(run_file.read_text())
     source_name, _ = model.domains_for(direction)
     try:
-        folders = find_domain(run["root"], source_name)
+        folders = from_run(run).domain(source_name)
     except DataError as e:
         raise ConfigError(f"the run's data is not reachable ({e}); {hint}") from None
     images = find_images(folders.held_out or folders.train)[:DEFAULT_CONTENT_IMAGES]

@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,6 +15,9 @@ from ..errors import ConfigError
 from ..runs import RUN_FILE
 from ._console import console
 from ._options import DeviceOpt
+
+if TYPE_CHECKING:
+    from ..layouts import Layout
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -43,27 +46,40 @@ def resolve_config(config_file: Path | None, base: TrainConfig | None, **flags: 
     return replace(config, **flags).validate()
 
 
-def _run_info(out: Path | None, root: Path | None, source: str | None,
-              target: str | None) -> tuple[Path, str, str, str | None]:
-    """Data root and domains: from the command line (domains left out are found when the root
-    has exactly two), or remembered by the run being resumed. Also the layout line to print."""
+def _run_info(out: Path | None, root: Path | None, source: str | None, target: str | None,
+              dirs: tuple[Path | None, Path | None, Path | None, Path | None]) -> tuple[Layout, str, str, str]:
+    """The data's layout and the two domains: from the command line (a ROOT, whose domains are
+    found when it has exactly two; or --source-dir and --target-dir), or remembered by the run
+    being resumed. Also the line that says so."""
+    from ..layouts import discover, explicit, from_run
+
+    source_dir, target_dir, source_held_out, target_held_out = dirs
     saved = {}
     if out is not None and (out / RUN_FILE).is_file():
         try:
             saved = json.loads((out / RUN_FILE).read_text())
         except json.JSONDecodeError:
             raise ConfigError(f"{out / RUN_FILE} is damaged; give ROOT, --source and --target again") from None
-    root = root or (Path(saved["root"]) if "root" in saved else None)
+    if (source_dir is None) != (target_dir is None):
+        raise ConfigError("give both --source-dir and --target-dir (or a dataset ROOT)")
+    if source_dir is not None:
+        if root is not None:
+            raise ConfigError("give a dataset ROOT or --source-dir/--target-dir, not both")
+        layout = explicit(source_dir, target_dir, source_held_out, target_held_out, (source, target))
+        source, target = list(layout.domains)
+    elif root is not None:
+        layout = discover(root)
+    elif saved:
+        layout = from_run(saved)
+    else:
+        raise ConfigError("give the dataset ROOT (e.g. munit train ./afhq --source dog --target cat), "
+                          "or --source-dir and --target-dir")
     source, target = source or saved.get("source"), target or saved.get("target")
-    if root is None:
-        raise ConfigError("give the dataset ROOT (e.g. munit train ./afhq --source dog --target cat)")
-    from ..layouts import discover
-
-    layout = discover(root)
     picked = source is None or target is None
     source, target = layout.pick_pair(source, target)
-    note = f"{root}: {layout.describe()}" + (f"; source {source}, target {target} (the two found)" if picked else "")
-    return root, source, target, note
+    note = f"{layout.root}: {layout.describe()}" + (f"; source {source}, target {target} (the two found)"
+                                                     if picked else "")
+    return layout, source, target, note
 
 
 def train(
@@ -73,6 +89,14 @@ def train(
         show_default=False)] = None,
     source: Annotated[str | None, typer.Option("--source", "-s", help="Domain A (translate from). Default: the first of exactly two.")] = None,
     target: Annotated[str | None, typer.Option("--target", "-t", help="Domain B (translate to). Default: the other of exactly two.")] = None,
+    source_dir: Annotated[Path | None, typer.Option(
+        help="Instead of ROOT: domain A's images (a folder, or a text file listing image paths).",
+        show_default=False)] = None,
+    target_dir: Annotated[Path | None, typer.Option(help="Instead of ROOT: domain B's images.", show_default=False)] = None,
+    source_held_out: Annotated[Path | None, typer.Option(help="With --source-dir: A's held-out images.",
+                                                         show_default=False)] = None,
+    target_held_out: Annotated[Path | None, typer.Option(help="With --target-dir: B's held-out images.",
+                                                         show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder. Default: runs/<source>2<target>.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Training crop size (multiple of 4). [default: 256]")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per domain per step, per process. [default: 1]")] = None,
@@ -108,7 +132,8 @@ def train(
         out = Path("runs") / f"{source}2{target}"
     if out is None and resume:
         raise ConfigError("give --out of the run to resume (or --source and --target)")
-    root, source, target, layout_note = _run_info(out, root, source, target)
+    layout, source, target, layout_note = _run_info(out, root, source, target,
+                                                    (source_dir, target_dir, source_held_out, target_held_out))
     out = out or Path("runs") / f"{source}2{target}"
     from .. import distributed  # heavy imports here, not at the top: `munit --help` must not load torch
     from ..callbacks import MetricsLogger, SampleWriter
@@ -130,9 +155,9 @@ def train(
         console.print(f"data {layout_note}", highlight=False)
     if eval_every < 0:
         raise ConfigError(f"--eval-every must be >= 0 (0 turns it off); got {eval_every}")
-    evaluator = _periodic_eval(out, eval_every, weights_dir, root, source) if eval_every > 0 and main else None
-    bad_images = _check_training_images(root, (source, target), out, quiet=not main, keep=not dry_run)
-    data = TrainData.from_folder(root, source, target, cfg, skip=bad_images)
+    evaluator = _periodic_eval(out, eval_every, weights_dir, layout, source) if eval_every > 0 and main else None
+    bad_images = _check_training_images(layout, (source, target), out, quiet=not main, keep=not dry_run)
+    data = TrainData.from_layout(layout, source, target, cfg, skip=bad_images)
     if main:
         console.print(f"[bold]munit train[/] {source} ({len(data.datasets[0])} images) -> "
                       f"{target} ({len(data.datasets[1])} images), run folder {out}", highlight=False)
@@ -152,27 +177,25 @@ def train(
     report(result, out, main)
 
 
-def _periodic_eval(out: Path, every: int, weights_dir: Path | None, root: Path, source: str):
+def _periodic_eval(out: Path, every: int, weights_dir: Path | None, layout: Layout, source: str):
     """The --eval-every callback, with everything it needs checked before the first step: the eval
     extra, the metric weights and the source domain's held-out images."""
     from ..callbacks import PeriodicEval
     from ..evaluation import held_out
-    from ..layouts import discover
     from ..metrics import load_feature_networks
 
-    layout = discover(root)
     held_out(layout, source)
     return PeriodicEval(out, every, load_feature_networks(weights_dir), layout)
 
 
-def _check_training_images(root: Path, domains: tuple[str, str], out: Path, quiet: bool, keep: bool) -> set[Path]:
+def _check_training_images(layout: Layout, domains: tuple[str, str], out: Path, quiet: bool, keep: bool) -> set[Path]:
     """Decode every training image once before the first step; the unreadable ones (listed in
     OUT/bad_images.txt) are left out. Results are cached in OUT, so --resume checks only changed files."""
-    from ..data import find_domain, find_images, no_images_error
+    from ..data import find_images, no_images_error
     from ..runs import BAD_IMAGES_FILE, IMAGE_CHECK_FILE
     from .data import check_domains
 
-    paths = {name: find_images(find_domain(root, name).train) for name in domains}
+    paths = {name: find_images(layout.domain(name).train) for name in domains}
     for name, found in paths.items():
         if not found:  # before anything is written to the run folder
             raise no_images_error(name)
