@@ -70,7 +70,8 @@ def instance_normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
     bfloat16 input stays bfloat16 (the kernel accumulates its statistics in float32) instead of
     costing a cast to float32 and one back, each with its own backward."""
     n, c, h, w = x.shape
-    return torch.ops.aten.native_group_norm(x, None, None, n, c, h * w, c, eps)[0]
+    # Contiguous, as F.group_norm makes it (the kernel requires it; an expanded batch-1 content is not).
+    return torch.ops.aten.native_group_norm(x.contiguous(), None, None, n, c, h * w, c, eps)[0]
 
 
 def scale_shift(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:

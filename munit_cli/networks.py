@@ -107,12 +107,14 @@ class Decoder(nn.Module):
         res_blocks, *rest = self.model
         x = res_blocks(content, self.split_adain_params(adain_params), content_conv)
         *middle, last = rest
-        layers = iter(middle)
-        for layer in layers:
-            if isinstance(layer, nn.Upsample) and self.fast_convs:
-                x = next(layers).forward_upsampled(x)
+        i = 0  # indices, not an iterator: torch 2.4's compiler cannot trace next() on one
+        while i < len(middle):
+            if isinstance(middle[i], nn.Upsample) and self.fast_convs:
+                x = middle[i + 1].forward_upsampled(x)  # the upsampling and the convolution after it
+                i += 2
             else:
-                x = layer(x)
+                x = middle[i](x)
+                i += 1
         return last.forward_on_blocks(x) if self.fast_convs else last(x)
 
 
