@@ -19,6 +19,7 @@ from .eval import eval_command
 from .export import export
 from .import_official import import_official
 from .info import info
+from .serve import serve
 from .style_sample import style_sample
 from .train import train
 from .translate import translate
@@ -33,7 +34,7 @@ app = typer.Typer(
 )
 
 for name, command in (("train", train), ("demo", demo), ("translate", translate),
-                      ("style-sample", style_sample), ("export", export), ("eval", eval_command), ("info", info),
+                      ("style-sample", style_sample), ("export", export), ("eval", eval_command), ("serve", serve), ("info", info),
                       ("import-official", import_official)):
     app.command(name)(handle_errors(command))
 data_app.command("check")(handle_errors(check))
