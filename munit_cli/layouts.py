@@ -76,9 +76,12 @@ class Layout:
 
 
     def to_run(self) -> dict:
-        """What ``run.json`` keeps of this layout."""
-        return {"root": str(self.root), "layout": self.kind,
-                "folders": {name: {"train": str(f.train), "held_out": str(f.held_out) if f.held_out else None}
+        """What ``run.json`` keeps of this layout (absolute paths: a resume may start elsewhere)."""
+        def absolute(path: Path | None) -> str | None:
+            return str(Path(path).resolve()) if path is not None else None
+
+        return {"root": absolute(self.root), "layout": self.kind,
+                "folders": {name: {"train": absolute(f.train), "held_out": absolute(f.held_out)}
                             for name, f in self.domains.items()}}
 
 
