@@ -38,7 +38,7 @@ def main() -> None:
                 time.sleep(0.5)
         options = webdriver.ChromeOptions()
         options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
-        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,760"):
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
             options.add_argument(arg)
         driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
         wait = WebDriverWait(driver, 120)

@@ -26,6 +26,7 @@ MAX_STYLES = 16
 
 @dataclass
 class Result:
+    source: Image.Image  # the input as the model saw it (resized and cropped)
     images: list[Image.Image]
     styles: torch.Tensor  # [N, style_dim], on the CPU
     seconds: float
@@ -97,7 +98,7 @@ class Translator:
     def _render(self, x: torch.Tensor, direction: str, styles: torch.Tensor, started: float) -> Result:
         source, target = self.model.generators_for(direction)
         images = [to_pil(img) for img in translate(source, target, x, styles)[0]]
-        return Result(images, styles.float().cpu(), time.perf_counter() - started)
+        return Result(to_pil(x[0]), images, styles.float().cpu(), time.perf_counter() - started)
 
 
 def interpolation(styles: torch.Tensor, first: int, second: int, t: float) -> torch.Tensor:

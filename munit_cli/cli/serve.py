@@ -63,7 +63,7 @@ def build_page(translator: Translator, title: str, examples: list[str]):
 
     def on_random(path, label, n, seed):
         result = translator.random_styles(path, directions[label], int(n), int(seed))
-        return result.images, result.styles, timing(result, f"{len(result.images)} style(s)")
+        return result.source, result.images, result.styles, timing(result, f"{len(result.images)} style(s)")
 
     def on_interpolate(path, label, styles, first, second, t):
         if styles is None:
@@ -90,6 +90,8 @@ def build_page(translator: Translator, title: str, examples: list[str]):
                 if examples:
                     gr.Examples(examples=[[e] for e in examples], inputs=[source], label="Held-out examples")
                 direction = gr.Radio(labels, value=labels[0], label="Direction", elem_id="direction")
+                preview = gr.Image(label="Input, as the model sees it", format="png", type="pil", interactive=False,
+                                   height=180, buttons=["download", "fullscreen"], elem_id="input-preview")
                 status = gr.Markdown("Upload an image, then press Translate.", elem_id="status")
             with gr.Column(scale=3):
                 with gr.Tab("Random styles"):
@@ -121,12 +123,13 @@ def build_page(translator: Translator, title: str, examples: list[str]):
                                         buttons=["download"], elem_id="explorer-output")
 
         random_inputs = [source, direction, n_styles, seed]
-        run.click(guarded(on_random, 2), random_inputs, [gallery, styles, status])
+        random_outputs = [preview, gallery, styles, status]
+        run.click(guarded(on_random, 3), random_inputs, random_outputs)
 
         def next_seed(value):
             return int(value or 0) + 1
 
-        reroll.click(next_seed, seed, seed).then(guarded(on_random, 2), random_inputs, [gallery, styles, status])
+        reroll.click(next_seed, seed, seed).then(guarded(on_random, 3), random_inputs, random_outputs)
         interp_inputs = [source, direction, styles, first, second, position]
         position.release(guarded(on_interpolate, 1), interp_inputs, [walked, status])
         first.submit(guarded(on_interpolate, 1), interp_inputs, [walked, status])
