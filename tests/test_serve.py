@@ -264,3 +264,14 @@ def test_serve_without_a_checkpoint_is_a_clear_error(tmp_path):
     proc = subprocess.run([str(MUNIT), "serve", "--device", "cpu"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 1 and "error: no trained model found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_taken_port_is_a_clear_error(trained_checkpoint, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([str(MUNIT), "serve", str(trained_checkpoint), "--port", str(port), "--device", "cpu"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1 and f"error: cannot listen on 127.0.0.1:{port}" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

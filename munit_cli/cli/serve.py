@@ -166,18 +166,21 @@ def serve(
     size = default_image_size(metadata, image_size, model)
     a, b = model.domains
     title = f"MUNIT {a} ↔ {b} (step {metadata.get('step', '?')})"
-    page = build_page(Translator(model, size), title, held_out_examples(path, a))
+    examples = held_out_examples(path, a)
+    page = build_page(Translator(model, size), title, examples)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(f"[yellow]warning:[/] listening on {host}: anyone on the network can use this page",
                           highlight=False)
     page.queue(default_concurrency_limit=1)  # one request at a time: tabs wait their turn
-    examples_dirs = sorted({str(Path(e).parent) for e in held_out_examples(path, a)})
+    examples_dirs = sorted({str(Path(e).parent) for e in examples})
     console.print(f"serving {path} at http://{host}:{port}  (Ctrl-C stops)", highlight=False)
     try:
         page.launch(server_name=host, server_port=port, quiet=True, ssr_mode=False, show_error=False,
                     allowed_paths=examples_dirs, footer_links=[], theme=_offline_theme())
     except KeyboardInterrupt:
         pass
+    except OSError as e:  # the port is taken, or the address is not this machine's
+        raise MunitError(f"cannot listen on {host}:{port} ({e}); choose another --port or --host") from None
     finally:
         page.close()
     console.print("stopped", highlight=False)
