@@ -10,17 +10,20 @@ transpose, ...) launch nothing and are counted apart; syncs are reads of a devic
 
 Rows: the released recipe (written with our modules, as in train_step.py), and the Trainer's step
 in fp32 and bf16 with the device paths the trainer picks for CUDA, and for the CPU. Default model,
-batch 1.
+batch 1. The CPU's autocast runs reflection padding in float32 where CUDA's does not; one row
+counts the bf16 CUDA-path step with padding left in bfloat16, as it runs under CUDA's autocast.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections import Counter
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -58,6 +61,23 @@ class OpCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+@contextlib.contextmanager
+def padding_as_cuda_autocasts():
+    """Reflection padding in its input's dtype, as CUDA's autocast leaves it; the CPU's autocast runs
+    it in float32, which costs a cast before each padded convolution (and one in its backward)."""
+    original = F.pad
+
+    def pad(x, padding, mode="constant", value=None):
+        with torch.autocast("cpu", enabled=False):
+            return original(x, padding, mode=mode, value=value)
+
+    F.pad = pad
+    try:
+        yield
+    finally:
+        F.pad = original
+
+
 def count(variant: str, size: int, gpu_paths: bool) -> OpCounter:
     torch.manual_seed(0)
     precision = "bf16" if "bf16" in variant else "fp32"
@@ -71,10 +91,12 @@ def count(variant: str, size: int, gpu_paths: bool) -> OpCounter:
         step = lambda: released_iteration(trainer, x_a, x_b)  # noqa: E731
     else:
         step = lambda: trainer.train_step(x_a, x_b)  # noqa: E731
-    for _ in range(2):
-        step()
-    with OpCounter() as counter:
-        step()
+    padding = padding_as_cuda_autocasts() if "cuda-padding" in variant else contextlib.nullcontext()
+    with padding:
+        for _ in range(2):
+            step()
+        with OpCounter() as counter:
+            step()
     return counter
 
 
@@ -87,6 +109,7 @@ def main() -> None:
     print(f"{'variant':34} {'compute ops':>11} {'views':>7} {'syncs':>6}")
     rows = [("released recipe, fp32", "released", False),
             ("ours, fp32, CUDA paths", "ours-fp32", True), ("ours, bf16, CUDA paths", "ours-bf16", True),
+            ("  same, bf16 padding as on CUDA", "ours-bf16-cuda-padding", True),
             ("ours, fp32, CPU paths", "ours-fp32", False), ("ours, bf16, CPU paths", "ours-bf16", False)]
     details = []
     for name, variant, gpu_paths in rows:
