@@ -27,9 +27,12 @@ from torch import nn
 BACKEND = "inductor"
 
 
-def wants_compile(setting: bool | None, device: torch.device) -> bool:
-    """``--compile`` / ``--no-compile`` as given; left unset, compile where it pays: on CUDA."""
-    return device.type == "cuda" if setting is None else setting
+def wants_compile(setting: bool | None, device: torch.device, distributed: bool = False) -> bool:
+    """``--compile`` / ``--no-compile`` as given; left unset, compile where it pays and has been
+    tried: on one CUDA device (with DistributedDataParallel it stays opt-in until measured there)."""
+    if setting is not None:
+        return setting
+    return device.type == "cuda" and not distributed
 
 
 class CompiledStep:

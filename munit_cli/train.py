@@ -209,7 +209,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             gen_objective = DistributedDataParallel(gen_objective, device_ids=ids, broadcast_buffers=False)
             dis_objective = DistributedDataParallel(dis_objective, device_ids=ids, broadcast_buffers=False)
-        self.compiled = CompiledStep(self.device, wants_compile(config.compile, self.device))
+        self.compiled = CompiledStep(self.device, wants_compile(config.compile, self.device, self.dist.enabled))
         self.gen_objective = self.compiled.objective(gen_objective)
         self.dis_objective = self.compiled.objective(dis_objective)
 

@@ -100,8 +100,10 @@ def test_the_overwriting_wrapper_does_catch_a_late_read():
     assert torch.isnan(kept[0]["total"]).all()
 
 
-def test_compile_defaults_to_cuda_only():
+def test_compile_defaults_to_one_cuda_device_only():
     assert compiling.wants_compile(None, torch.device("cuda", 0))
     assert not compiling.wants_compile(None, torch.device("cpu"))
     assert compiling.wants_compile(True, torch.device("cpu"))
     assert not compiling.wants_compile(False, torch.device("cuda", 0))
+    assert not compiling.wants_compile(None, torch.device("cuda", 0), distributed=True)
+    assert compiling.wants_compile(True, torch.device("cuda", 0), distributed=True)

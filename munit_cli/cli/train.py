@@ -107,7 +107,7 @@ def train(
     workers: Annotated[int | None, typer.Option(help="Data-loading processes. [default: 2]")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints. [default: 10000]")] = None,
     sample_every: Annotated[int | None, typer.Option(help="Steps between sample grids. [default: 1000]")] = None,
-    compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the training step (CUDA graphs on CUDA). [default: on for CUDA]")] = None,
+    compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the training step (CUDA graphs on CUDA). [default: on for one CUDA device]")] = None,
     channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last",
                                                        help="channels_last memory format (often faster on GPUs).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest state.")] = False,
