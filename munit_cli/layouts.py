@@ -16,11 +16,13 @@ A training run records its layout in ``run.json`` (``to_run``), so resuming, ``e
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataError
+from .runs import RUN_FILE
 
 TRAIN_SPLITS = ("train",)
 HELD_OUT_SPLITS = ("test", "val")
@@ -92,6 +94,17 @@ def from_run(run: dict) -> Layout:
     domains = {name: DomainFolders(name, Path(f["train"]), Path(f["held_out"]) if f["held_out"] else None)
                for name, f in run["folders"].items()}
     return Layout(Path(run["root"]), run.get("layout", "explicit"), domains)
+
+
+def of_checkpoint(checkpoint: str | Path) -> Layout | None:
+    """The layout the training run of ``checkpoint`` (``RUN/checkpoints/X.safetensors``) used, from
+    ``RUN/run.json``; None for a checkpoint outside a run. A run whose data has moved is a DataError."""
+    run_file = Path(checkpoint).resolve().parent.parent / RUN_FILE
+    try:
+        run = json.loads(run_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return from_run(run)
 
 
 def explicit(source: Path, target: Path, source_held_out: Path | None = None, target_held_out: Path | None = None,

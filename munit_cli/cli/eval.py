@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import ConfigError
-from ..runs import RUN_FILE
 from ._console import console
 from ._options import DeviceOpt, SeedOpt
 
@@ -39,13 +38,13 @@ def checkpoints_to_evaluate(given: Path | None) -> list[Path]:
 
 def data_layout(data: Path | None, checkpoint: Path) -> Layout:
     """--data, or the data the checkpoint's run trained on (its run.json)."""
-    from ..layouts import discover, from_run
+    from ..layouts import discover, of_checkpoint
 
     if data is not None:
         return discover(data)
-    run_file = checkpoint.resolve().parent.parent / RUN_FILE
-    if run_file.is_file():
-        return from_run(json.loads(run_file.read_text()))
+    layout = of_checkpoint(checkpoint)
+    if layout is not None:
+        return layout
     raise ConfigError(f"give the dataset with --data ROOT ({checkpoint} is not inside a training run)")
 
 

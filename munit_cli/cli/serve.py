@@ -6,7 +6,6 @@ and a bad input becomes an ``error: ...`` status on the page, never a stack trac
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import MunitError
-from ..runs import RUN_FILE
 from ._console import console, err_console
 from ._options import CheckpointOpt, DeviceOpt, ImageSizeOpt, PrecisionOpt
 
@@ -28,14 +26,14 @@ EXAMPLES = 8
 def held_out_examples(checkpoint: Path, source: str) -> list[str]:
     """A few held-out images of the run's source domain, when the run's data is reachable."""
     from ..data import find_images
-    from ..layouts import from_run
+    from ..layouts import of_checkpoint
 
-    run_file = checkpoint.resolve().parent.parent / RUN_FILE
     try:
-        folders = from_run(json.loads(run_file.read_text())).domain(source)
-    except (OSError, ValueError, KeyError, MunitError):
+        layout = of_checkpoint(checkpoint)
+        folders = layout.domain(source) if layout is not None else None
+    except MunitError:  # the run's data has moved: no examples, the page works without
         return []
-    return [str(p) for p in find_images(folders.held_out)[:EXAMPLES]] if folders.held_out else []
+    return [str(p) for p in find_images(folders.held_out)[:EXAMPLES]] if folders and folders.held_out else []
 
 
 def build_page(translator: Translator, title: str, examples: list[str]):

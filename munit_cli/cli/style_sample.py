@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import ConfigError, DataError
-from ..runs import RUN_FILE
 from ._console import console
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
 
@@ -24,18 +22,17 @@ DEFAULT_CONTENT_IMAGES = 4
 def _default_content(checkpoint: Path, model: MUNIT, direction: str) -> list[Path]:
     """Held-out images of the run's source domain, found through the run's run.json."""
     from ..data import find_images
-    from ..layouts import from_run
+    from ..layouts import of_checkpoint
 
-    run_file = checkpoint.resolve().parent.parent / RUN_FILE
     hint = "pass content images: munit style-sample IMG [IMG...]"
-    if not run_file.is_file():
-        raise ConfigError(f"no content images given and {checkpoint} is not inside a training run; {hint}")
-    run = json.loads(run_file.read_text())
     source_name, _ = model.domains_for(direction)
     try:
-        folders = from_run(run).domain(source_name)
+        layout = of_checkpoint(checkpoint)
+        folders = layout.domain(source_name) if layout is not None else None
     except DataError as e:
         raise ConfigError(f"the run's data is not reachable ({e}); {hint}") from None
+    if folders is None:
+        raise ConfigError(f"no content images given and {checkpoint} is not inside a training run; {hint}")
     images = find_images(folders.held_out or folders.train)[:DEFAULT_CONTENT_IMAGES]
     if not images:
         raise ConfigError(f"no images of {source_name!r} found; {hint}")
