@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from .errors import DataError
-from .layouts import DomainFolders, find_domain, list_domains  # noqa: F401 (re-exported)
+from .layouts import DomainFolders
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 # What PIL raises for files that are not images, are truncated or are otherwise broken.
@@ -72,6 +72,15 @@ def load_image(path: str | Path) -> Image.Image:
             return _to_rgb(img)
     except IMAGE_ERRORS as e:
         raise DataError(f"{path}: cannot read image ({e})") from None
+
+
+def image_dimensions(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding it; DataError if it is not an image."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except IMAGE_ERRORS as e:
+        raise DataError(f"{path}: not an image ({e})") from None
 
 
 # The transforms work on Pillow images directly: torchvision's functional transforms do the same

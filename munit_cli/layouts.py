@@ -76,7 +76,6 @@ class Layout:
         self.domain(source), self.domain(target)  # exist, or the error lists what does
         return source, target
 
-
     def to_run(self) -> dict:
         """What ``run.json`` keeps of this layout (absolute paths: a resume may start elsewhere)."""
         def absolute(path: Path | None) -> str | None:
@@ -173,7 +172,3 @@ def _cyclegan_domain(folder: str) -> str | None:
 
 def find_domain(root: str | Path, name: str) -> DomainFolders:
     return discover(root).domain(name)
-
-
-def list_domains(root: str | Path) -> list[DomainFolders]:
-    return list(discover(root).domains.values())

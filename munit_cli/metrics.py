@@ -64,10 +64,7 @@ def weights_file(url: str, weights_dir: Path | None) -> Path:
     downloaded there on first use."""
     name = _file_name(url)
     if weights_dir is not None:
-        path = Path(weights_dir) / name
-        if not path.is_file():
-            raise WeightsError(f"--weights-dir {weights_dir} has no {name}; download it from {url} and put it there")
-        return path
+        return Path(weights_dir) / name  # checked by load_feature_networks, which names every missing file
     path = hub_checkpoints() / name
     if path.is_file():
         return path

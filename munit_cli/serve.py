@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .data import IMAGE_ERRORS, load_image, preprocess, to_pil
+from .data import image_dimensions, load_image, preprocess, to_pil
 from .errors import DataError
-from .inference import encode_style, interpolate_styles, sample_styles, translate
+from .inference import encode_style, sample_styles, translate
 from .model import MUNIT
 
 MAX_PIXELS = 40_000_000  # larger uploads are refused before they are decoded (12000x12000 is 144M)
@@ -56,9 +56,8 @@ class Translator:
         if path.stat().st_size == 0:
             raise DataError(f"the {what} file is empty")
         try:
-            with Image.open(path) as img:
-                width, height = img.size
-        except IMAGE_ERRORS:
+            width, height = image_dimensions(path)
+        except DataError:
             raise DataError(f"the {what} file is not an image Pillow can read (JPEG, PNG, WebP, BMP, ...)") from None
         if width * height > MAX_PIXELS:
             raise DataError(f"the {what} is {width}x{height} pixels; the limit is {MAX_PIXELS // 1_000_000} "
@@ -110,12 +109,6 @@ def interpolation(styles: torch.Tensor, first: int, second: int, t: float) -> to
     if not 0 <= t <= 1:
         raise DataError(f"the position must be between 0 and 1; got {t}")
     return torch.lerp(styles[first - 1], styles[second - 1], t)[None]
-
-
-def walk(styles: torch.Tensor, first: int, second: int, steps: int) -> torch.Tensor:
-    """``steps`` styles from gallery style ``first`` to ``second``, both included: [steps, dim]."""
-    interpolation(styles, first, second, 0.0)  # the same checks
-    return interpolate_styles(styles[first - 1], styles[second - 1], steps)
 
 
 def explored(base: torch.Tensor, values: list[float]) -> torch.Tensor:

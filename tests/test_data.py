@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from munit_cli import DataError
-from munit_cli.data import DomainDataset, EndlessShard, find_domain, find_images, load_image, preprocess
+from munit_cli.data import DomainDataset, EndlessShard, find_images, load_image, preprocess
+from munit_cli.layouts import find_domain
 
 
 def _img(path, mode="RGB", size=(40, 30), color=(200, 30, 30)):
