@@ -43,11 +43,13 @@ def is_view(func) -> bool:
 
 
 class OpCounter(TorchDispatchMode):
-    def __init__(self):
+    def __init__(self, parameters: set[int] = frozenset()):
         super().__init__()
         self.compute: Counter[str] = Counter()
         self.views = 0
         self.syncs = 0
+        self.parameters = parameters  # data pointers of the model's parameters
+        self.weight_casts = 0  # dtype casts whose input is a parameter (autocast's weight copies)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func in SYNCS:
@@ -58,6 +60,8 @@ class OpCounter(TorchDispatchMode):
             pass
         else:
             self.compute[str(func.overloadpacket).removeprefix("aten.")] += 1
+            if func.overloadpacket is torch.ops.aten._to_copy and args[0].data_ptr() in self.parameters:
+                self.weight_casts += 1
         return func(*args, **(kwargs or {}))
 
 
@@ -95,7 +99,7 @@ def count(variant: str, size: int, gpu_paths: bool) -> OpCounter:
     with padding:
         for _ in range(2):
             step()
-        with OpCounter() as counter:
+        with OpCounter({p.data_ptr() for p in trainer.model.parameters()}) as counter:
             step()
     return counter
 
@@ -106,7 +110,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12, help="Most frequent operators listed per row.")
     args = parser.parse_args()
     print(f"torch {torch.__version__}; default model, batch 1, {args.size}x{args.size}; one warm iteration")
-    print(f"{'variant':34} {'compute ops':>11} {'views':>7} {'syncs':>6}")
+    print(f"{'variant':34} {'compute ops':>11} {'views':>7} {'syncs':>6} {'casts':>6} {'of weights':>10}")
     rows = [("released recipe, fp32", "released", False),
             ("ours, fp32, CUDA paths", "ours-fp32", True), ("ours, bf16, CUDA paths", "ours-bf16", True),
             ("  same, bf16 padding as on CUDA", "ours-bf16-cuda-padding", True),
@@ -114,7 +118,8 @@ def main() -> None:
     details = []
     for name, variant, gpu_paths in rows:
         c = count(variant, args.size, gpu_paths)
-        print(f"{name:34} {sum(c.compute.values()):11d} {c.views:7d} {c.syncs:6d}", flush=True)
+        print(f"{name:34} {sum(c.compute.values()):11d} {c.views:7d} {c.syncs:6d} {c.compute['_to_copy']:6d} "
+              f"{c.weight_casts:10d}", flush=True)
         details.append((name, c))
     for name, c in details:
         top = ", ".join(f"{op} {n}" for op, n in c.compute.most_common(args.top))
