@@ -37,9 +37,14 @@ SYNCS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.is_nonzero.d
          torch.ops.aten.equal.default}
 
 
+# Reshapes that launch no kernel but whose result autograd does not track as a view.
+NO_KERNEL = {torch.ops.aten._unsafe_view.default}
+
+
 def is_view(func) -> bool:
     """An operator whose result aliases an input without writing it (no kernel runs)."""
-    return any(r.alias_info is not None and not r.alias_info.is_write for r in func._schema.returns)
+    return func in NO_KERNEL or any(r.alias_info is not None and not r.alias_info.is_write
+                                    for r in func._schema.returns)
 
 
 class OpCounter(TorchDispatchMode):

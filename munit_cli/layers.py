@@ -74,6 +74,23 @@ def instance_normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
     return torch.ops.aten.native_group_norm(x.contiguous(), None, None, n, c, h * w, c, eps)[0]
 
 
+def adaptive_instance_normalize(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> torch.Tensor:
+    """AdaIN as one kernel forward and one backward (which also gives gamma's and beta's gradients).
+
+    x [N or 1, C, H, W] is viewed as one sample of N*C channels, so that group norm with one
+    channel per group normalises each (sample, channel) and applies that pair's own scale and
+    shift (the released AdaIN does the same with batch norm). Normalising, then a broadcast
+    multiply-add, costs one kernel more forward and six more backward.
+    """
+    n, c, h, w = gamma.shape[0], x.shape[1], x.shape[2], x.shape[3]
+    x = x.expand(n, c, h, w).contiguous().view(1, n * c, h, w)  # a content of batch 1 serves n styles
+    out = torch.ops.aten.native_group_norm(x, _as(gamma, x.dtype).reshape(-1), _as(beta, x.dtype).reshape(-1),
+                                           1, n * c, h * w, n * c, eps)[0]
+    # Back to [N, C, H, W] as a new tensor, not a view: an in-place activation on a view would cost
+    # autograd a copy of the whole (CopySlices) in the backward.
+    return torch.ops.aten._unsafe_view(out, (n, c, h, w))
+
+
 def scale_shift(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """``x * scale + shift`` with [N, C] float32 scale and shift, in x's dtype.
 
@@ -147,10 +164,7 @@ class AdaptiveInstanceNorm(nn.Module):
     def forward(self, x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
         """x: [N or 1, C, H, W]; beta, gamma: [N, C]. An x of batch 1 is shared by all N styles."""
         if self.few_kernels:
-            # Normalise in one kernel, then the style's scale and shift in one fused multiply-add.
-            normalized = instance_normalize(x, self.eps)
-            return torch.addcmul(_as(beta, x.dtype)[:, :, None, None], normalized,
-                                 _as(gamma, x.dtype)[:, :, None, None])
+            return adaptive_instance_normalize(x, gamma, beta, self.eps)
         mean, var = group_moments(x, x.shape[1])  # [N or 1, C]
         # gamma * (x - mean) / sqrt(var + eps) + beta, folded into one scale and shift per channel.
         scale = _as(gamma, torch.float32) * torch.rsqrt(var + self.eps)

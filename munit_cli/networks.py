@@ -85,9 +85,14 @@ class Decoder(nn.Module):
 
     def split_adain_params(self, params: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Cut the MLP output into one (beta, gamma) pair per AdaIN layer, in forward order."""
-        # One split, not a slice per parameter: its gradient is one concatenation, where slices each
-        # add a zero-padded copy of their gradient into the whole.
-        parts = params.split([c for c in self.channels for _ in range(2)], dim=1)
+        # One split, not a slice per parameter: its gradient is one concatenation (or stack), where
+        # slices each add a zero-padded copy of their gradient into the whole.
+        if len(set(self.channels)) == 1:  # MUNIT's decoder: every AdaIN layer has the same width
+            # Each part a contiguous [N, C] block (one copy in all), which layers' fused AdaIN reads
+            # as N*C numbers without a copy of its own.
+            parts = params.view(params.shape[0], -1, self.channels[0]).transpose(0, 1).contiguous().unbind(0)
+        else:
+            parts = params.split([c for c in self.channels for _ in range(2)], dim=1)
         return list(zip(parts[0::2], parts[1::2]))
 
     def content_conv(self, content: torch.Tensor) -> torch.Tensor:
