@@ -9,9 +9,10 @@ warm-up ones) passes through the mode. Views (aliases of existing storage: view,
 transpose, ...) launch nothing and are counted apart; syncs are reads of a device value into Python.
 
 Rows: the released recipe (written with our modules, as in train_step.py), and the Trainer's step
-in fp32 and bf16 with the device paths the trainer picks for CUDA, and for the CPU. Default model,
-batch 1. The CPU's autocast runs reflection padding in float32 where CUDA's does not; one row
-counts the bf16 CUDA-path step with padding left in bfloat16, as it runs under CUDA's autocast.
+in fp32 and bf16 as the trainer sets it up for one CUDA device (its layer paths, and in bf16 its
+low-precision weight copies), and for the CPU. Default model, batch 1. The CPU's autocast runs
+reflection padding in float32 where CUDA's leaves it in its input's dtype: the bf16 CUDA row counts
+the step with padding as CUDA's autocast runs it, the row below it with the CPU's policy.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from train_step import released_iteration  # noqa: E402
 
 from munit_cli.config import LossWeights, ModelConfig, TrainConfig  # noqa: E402
 from munit_cli.devices import choose_paths  # noqa: E402
+from munit_cli.precision import DTYPES, WorkingCopies, wants_working_copies  # noqa: E402
 from munit_cli.train import Trainer  # noqa: E402
 
 SYNCS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.is_nonzero.default,
@@ -92,8 +94,10 @@ def count(variant: str, size: int, gpu_paths: bool) -> OpCounter:
     precision = "bf16" if "bf16" in variant else "fp32"
     config = TrainConfig(model=ModelConfig(), loss=LossWeights(), image_size=size, batch_size=1, precision=precision)
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device="cpu")
-    if gpu_paths:
+    if gpu_paths:  # what the trainer sets up on one CUDA device: its layer paths and weight copies
         choose_paths(trainer.model, "cuda")
+        trainer.working = WorkingCopies(trainer.model, DTYPES[precision],
+                                        enabled=wants_working_copies(torch.device("cuda"), distributed=False))
     x_a, x_b = (torch.rand(1, 3, size, size) * 2 - 1 for _ in range(2))
     if variant == "released":
         trainer.model.gen_a.dec.fast_convs = trainer.model.gen_b.dec.fast_convs = False
@@ -117,8 +121,9 @@ def main() -> None:
     print(f"torch {torch.__version__}; default model, batch 1, {args.size}x{args.size}; one warm iteration")
     print(f"{'variant':34} {'compute ops':>11} {'views':>7} {'syncs':>6} {'casts':>6} {'of weights':>10}")
     rows = [("released recipe, fp32", "released", False),
-            ("ours, fp32, CUDA paths", "ours-fp32", True), ("ours, bf16, CUDA paths", "ours-bf16", True),
-            ("  same, bf16 padding as on CUDA", "ours-bf16-cuda-padding", True),
+            ("ours, fp32, CUDA paths", "ours-fp32", True),
+            ("ours, bf16, CUDA paths", "ours-bf16-cuda-padding", True),
+            ("  same, CPU autocast's fp32 padding", "ours-bf16", True),
             ("ours, fp32, CPU paths", "ours-fp32", False), ("ours, bf16, CPU paths", "ours-bf16", False)]
     details = []
     for name, variant, gpu_paths in rows:

@@ -28,11 +28,13 @@ def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 # Least squares as F.mse_loss against a constant: one kernel forward and one backward, where
-# ((out - 1) ** 2).mean() takes three and five (and the step is launch-bound on a GPU).
+# ((out - 1) ** 2).mean() takes three and five (and the step is launch-bound on a GPU). The
+# constant is float32, the precision autocast computes this loss in: no cast of it.
 
 
 def _mse_to(out: torch.Tensor, value: float) -> torch.Tensor:
-    return F.mse_loss(out, torch.full((), value, dtype=out.dtype, device=out.device).expand_as(out))
+    dtype = torch.float32 if torch.is_autocast_enabled(out.device.type) else out.dtype
+    return F.mse_loss(out, torch.full((), value, dtype=dtype, device=out.device).expand_as(out))
 
 
 def _lsgan_gen(out: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ trains, checkpoints and resumes. Files written under ``out_dir``:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import signal
@@ -34,7 +35,7 @@ from .layouts import Layout, discover
 from .losses import discriminator_losses_on, generator_losses, translate_both
 from .model import MUNIT
 from .nonfinite import NonFiniteWatch
-from .precision import autocast
+from .precision import DTYPES, WorkingCopies, autocast, resolve_precision, wants_working_copies
 from .resume import RESUME_FILE, load_resume_state, save_resume_state
 from .runs import RUN_FILE
 
@@ -191,6 +192,9 @@ class Trainer:
         self.ema = ({k: v.detach().clone() for k, v in self._generator_state().items()}
                     if config.ema_decay > 0 else None)
         self.nonfinite = NonFiniteWatch(self.device)
+        # Low-precision copies of the weights for the step to compute with (see WorkingCopies).
+        self.working = WorkingCopies(self.model, DTYPES[resolve_precision(config.precision, self.device)],
+                                     enabled=wants_working_copies(self.device, self.dist.enabled))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
         if resume:
             self.step, self.samples_seen = load_resume_state(
@@ -232,8 +236,11 @@ class Trainer:
     def _generator_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.model.state_dict().items() if k.startswith(("gen_a.", "gen_b."))}
 
+    @contextlib.contextmanager
     def _autocast(self):
-        return autocast(self.device, self.config.precision)
+        """Where an objective runs: autocast to the precision, with the low-precision weight copies."""
+        with autocast(self.device, self.config.precision), self.working.in_use():
+            yield
 
     # -- one iteration -----------------------------------------------------------------------
 
@@ -263,6 +270,7 @@ class Trainer:
         fake_a, fake_b = gen.pop("x_ba").detach(), gen.pop("x_ab").detach()
         self.opt_gen.zero_grad(set_to_none=True)
         self.scaler.scale(gen["total"]).backward()
+        self.working.gradients_to_masters()
         self.scaler.step(self.opt_gen)
         model.dis_a.requires_grad_(True)
         model.dis_b.requires_grad_(True)
@@ -298,6 +306,7 @@ class Trainer:
             dis = self.dis_objective(x_a, x_b, fake_a, fake_b)
         self.opt_dis.zero_grad(set_to_none=True)
         self.scaler.scale(dis["total"]).backward()
+        self.working.gradients_to_masters()
         self.scaler.step(self.opt_dis)
         return dis
 
