@@ -1,7 +1,9 @@
 """Numeric precision: fp32, bf16 or fp16, and ``auto``, which picks bf16 where the hardware has it.
 
-Training runs under autocast (float32 weights and optimiser state). Inference casts the weights
-once instead: autocast would cast every weight again at every call.
+Training runs under autocast (float32 weights and optimiser state); on a GPU the convolutions and
+linear layers compute with low-precision copies of the weights, refreshed once per objective
+(``WorkingCopies``). Inference casts the weights once instead: autocast would cast every weight
+again at every call.
 """
 
 from __future__ import annotations
