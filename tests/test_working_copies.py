@@ -11,7 +11,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from munit_cli import compiling
 from munit_cli.devices import choose_paths
-from munit_cli.precision import WorkingCopies, wants_working_copies
+from munit_cli.precision import DTYPES, WorkingCopies, wants_working_copies
 from munit_cli.train import Trainer
 
 from .conftest import tiny_train_config
@@ -27,14 +27,14 @@ class CastCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _trainer(working_copies: bool, **changes) -> Trainer:
-    """A bf16 trainer on the CPU with the layer paths a GPU gets, and working copies as asked
-    (on a GPU the trainer turns them on itself)."""
+def _trainer(working_copies: bool, precision: str = "bf16", **changes) -> Trainer:
+    """A low-precision trainer on the CPU with the layer paths a GPU gets, and working copies as
+    asked (on a GPU the trainer turns them on itself)."""
     torch.manual_seed(0)
-    trainer = Trainer(tiny_train_config(precision="bf16", ema_decay=0.99, **changes), None, "/nonexistent",
+    trainer = Trainer(tiny_train_config(precision=precision, ema_decay=0.99, **changes), None, "/nonexistent",
                       ("a", "b"), device="cpu")
     choose_paths(trainer.model, "cuda")
-    trainer.working = WorkingCopies(trainer.model, torch.bfloat16, enabled=working_copies)
+    trainer.working = WorkingCopies(trainer.model, DTYPES[precision], enabled=working_copies)
     return trainer
 
 
@@ -44,10 +44,11 @@ def _batches(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
             for _ in range(n)]
 
 
-@pytest.mark.parametrize("reuse_translations", [True, False])
-def test_working_copies_give_autocasts_numbers_with_fewer_casts(reuse_translations):
-    copies = _trainer(True, reuse_translations=reuse_translations)
-    plain = _trainer(False, reuse_translations=reuse_translations)
+@pytest.mark.parametrize(("precision", "reuse_translations"), [("bf16", True), ("bf16", False), ("fp16", True)])
+def test_working_copies_give_autocasts_numbers_with_fewer_casts(precision, reuse_translations):
+    """fp16 also runs the gradient scaler, which unscales and checks the masters' gradients."""
+    copies = _trainer(True, precision, reuse_translations=reuse_translations)
+    plain = _trainer(False, precision, reuse_translations=reuse_translations)
     assert copies.working.enabled and not plain.working.enabled
     for step, (x_a, x_b) in enumerate(_batches(3)):
         torch.manual_seed(step)  # the same random styles for both
@@ -66,6 +67,7 @@ def test_working_copies_give_autocasts_numbers_with_fewer_casts(reuse_translatio
         assert got.dtype == torch.float32 and torch.equal(got, want), name
     for got, want in zip(copies.ema.values(), plain.ema.values()):
         assert torch.equal(got, want)
+    assert copies.scaler.get_scale() == plain.scaler.get_scale()  # fp16: the same steps taken or skipped
     for opt in ("opt_gen", "opt_dis"):
         for got, want in zip(getattr(copies, opt).state.values(), getattr(plain, opt).state.values()):
             assert all(torch.equal(got[k], want[k]) for k in want)
