@@ -19,7 +19,6 @@ Then one more run of ``munit translate`` under cProfile says where its process s
 from __future__ import annotations
 
 import argparse
-import cProfile
 import os
 import pstats
 import statistics

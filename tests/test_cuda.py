@@ -57,3 +57,32 @@ def test_export_onnx_from_cuda(imported, tmp_path):  # noqa: F811
     output = ok(munit("export", "--checkpoint", str(imported), "--format", "onnx", "--device", "cuda",
                       "--output", "g", cwd=tmp_path))
     assert (tmp_path / "g.translate.onnx").is_file() and "largest difference" in output
+
+
+def test_bf16_working_copies_follow_autocast_on_cuda():
+    """On one CUDA device the trainer computes with bf16 weight copies (precision.WorkingCopies);
+    plain autocast gives the same losses up to the GPU's nondeterministic sums."""
+    from munit_cli.precision import WorkingCopies
+    from munit_cli.train import Trainer
+
+    from .conftest import tiny_train_config
+
+    def trainer(copies: bool) -> Trainer:
+        torch.manual_seed(0)
+        t = Trainer(tiny_train_config(precision="bf16", compile=False), None, "/nonexistent", ("a", "b"),
+                    device="cuda")
+        assert t.working.enabled
+        if not copies:
+            t.working = WorkingCopies(t.model, torch.bfloat16, enabled=False)
+        return t
+
+    with_copies, plain = trainer(True), trainer(False)
+    g = torch.Generator().manual_seed(1)
+    for step in range(3):
+        x_a, x_b = (torch.rand(2, 3, 32, 32, generator=g).cuda() * 2 - 1 for _ in range(2))
+        torch.manual_seed(step)
+        got = with_copies.train_step(x_a, x_b)
+        torch.manual_seed(step)
+        want = plain.train_step(x_a, x_b)
+        for name in want:  # bf16 has 8 significant bits; atomic adds reorder a few sums
+            torch.testing.assert_close(got[name], want[name], rtol=2e-2, atol=2e-3, msg=f"step {step}: {name}")
