@@ -89,10 +89,12 @@ def padding_as_cuda_autocasts():
         F.pad = original
 
 
-def count(variant: str, size: int, gpu_paths: bool) -> OpCounter:
+def count(variant: str, size: int, gpu_paths: bool, model: ModelConfig | None = None) -> OpCounter:
+    """One warm iteration of ``variant`` (default model unless ``model``), counted."""
     torch.manual_seed(0)
     precision = "bf16" if "bf16" in variant else "fp32"
-    config = TrainConfig(model=ModelConfig(), loss=LossWeights(), image_size=size, batch_size=1, precision=precision)
+    config = TrainConfig(model=model or ModelConfig(), loss=LossWeights(), image_size=size, batch_size=1,
+                         precision=precision)
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device="cpu")
     if gpu_paths:  # what the trainer sets up on one CUDA device: its layer paths and weight copies
         choose_paths(trainer.model, "cuda")

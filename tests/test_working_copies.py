@@ -15,6 +15,7 @@ from munit_cli.precision import DTYPES, WorkingCopies, wants_working_copies
 from munit_cli.train import Trainer
 
 from .conftest import tiny_train_config
+from .test_compile import _batches
 
 
 class CastCounter(TorchDispatchMode):
@@ -36,12 +37,6 @@ def _trainer(working_copies: bool, precision: str = "bf16", **changes) -> Traine
     choose_paths(trainer.model, "cuda")
     trainer.working = WorkingCopies(trainer.model, DTYPES[precision], enabled=working_copies)
     return trainer
-
-
-def _batches(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    g = torch.Generator().manual_seed(5)
-    return [(torch.rand(2, 3, 32, 32, generator=g) * 2 - 1, torch.rand(2, 3, 32, 32, generator=g) * 2 - 1)
-            for _ in range(n)]
 
 
 @pytest.mark.parametrize(("precision", "reuse_translations"), [("bf16", True), ("bf16", False), ("fp16", True)])
