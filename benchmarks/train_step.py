@@ -1,18 +1,21 @@
 """Seconds per training iteration: the released recipe vs. munit-cli's training step.
 
 The released recipe, written with our modules: discriminator step then generator step, each
-encoding and decoding anew, one call per image batch, float32, eager, batch 1, the discriminators
-not frozen during the generator step, each decoder upsampling then convolving at full size.
+encoding and decoding anew, one call per image batch, float32, eager, the discriminators not frozen
+during the generator step, each decoder upsampling then convolving at full size (its norms are
+ours, on each device's path: on CUDA ATen's fused norms, which flatters the released row there).
 Ours: the Trainer's step (generator step first, its translations reused detached by the
 discriminator step, discriminators frozen during the generator step, reconstruction and
 translation decoded in one batch per decoder, fakes and reals scored in one batch, upsampling
-convolutions computed at the low resolution, fused Adam), in fp32, bf16 and with channels_last.
+convolutions computed at the low resolution on a CPU, fused Adam), in fp32, bf16, with
+channels_last, and compiled (on CUDA with CUDA graphs: ``munit train``'s default there).
 
-Each (variant, size) runs in a fresh subprocess so peak memory (max RSS on the CPU,
+Each (variant, size, batch) runs in a fresh subprocess so peak memory (max RSS on the CPU,
 max_memory_allocated on CUDA) belongs to that variant alone.
 
     python benchmarks/train_step.py                      # CPU, 128 and 256, default model
-    python benchmarks/train_step.py --device cuda --iters 50
+    python benchmarks/train_step.py --device cuda --sizes 256 --batches 1 8 --iters 20 \
+        --variants released-fp32 ours-fp32 ours-bf16 ours-bf16-channels-last ours-bf16-compile
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -31,13 +35,14 @@ from munit_cli.config import LossWeights, ModelConfig, TrainConfig
 from munit_cli.losses import adversarial_discriminator_loss, adversarial_generator_loss, l1
 from munit_cli.train import Trainer
 
-VARIANTS = {
-    "released-fp32": dict(precision="fp32"),
-    "ours-fp32": dict(precision="fp32"),
-    "ours-fp32-channels-last": dict(precision="fp32", channels_last=True),
-    "ours-bf16": dict(precision="bf16"),
-    "ours-bf16-channels-last": dict(precision="bf16", channels_last=True),
+VARIANTS = {  # compile is off unless named: the Trainer would otherwise compile on CUDA by default
+    "released-fp32": dict(precision="fp32", compile=False),
+    "ours-fp32": dict(precision="fp32", compile=False),
+    "ours-fp32-channels-last": dict(precision="fp32", channels_last=True, compile=False),
+    "ours-bf16": dict(precision="bf16", compile=False),
+    "ours-bf16-channels-last": dict(precision="bf16", channels_last=True, compile=False),
     "ours-bf16-compile": dict(precision="bf16", compile=True),
+    "ours-bf16-channels-last-compile": dict(precision="bf16", channels_last=True, compile=True),
 }
 DEFAULT_VARIANTS = ["released-fp32", "ours-fp32", "ours-bf16", "ours-bf16-channels-last"]
 
@@ -49,7 +54,7 @@ def released_iteration(trainer: Trainer, x_a: torch.Tensor, x_b: torch.Tensor) -
     style_dim = model.config.style_dim
 
     def randn():
-        return torch.randn(1, style_dim, device=x_a.device)
+        return torch.randn(x_a.shape[0], style_dim, device=x_a.device)
 
     # dis_update: translate with fresh styles (graph kept, as released), score fakes and reals.
     s_a, s_b = randn(), randn()
@@ -80,30 +85,42 @@ def released_iteration(trainer: Trainer, x_a: torch.Tensor, x_b: torch.Tensor) -
     trainer.opt_gen.step()
 
 
-def measure(variant: str, size: int, device: str, iters: int, warmup: int) -> dict:
+def build_step(variant: str, size: int, batch: int, device: str) -> tuple[Trainer, Callable[[], None]]:
+    """A Trainer set up as ``variant`` and a function running one iteration on fixed random batches."""
     torch.manual_seed(0)
-    config = TrainConfig(model=ModelConfig(), loss=LossWeights(), image_size=size, batch_size=1,
+    config = TrainConfig(model=ModelConfig(), loss=LossWeights(), image_size=size, batch_size=batch,
                          **VARIANTS[variant])
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device=device)
     if variant.startswith("released"):  # the released decoder: upsample, then a 5x5 conv at full size
         trainer.model.gen_a.dec.fast_convs = trainer.model.gen_b.dec.fast_convs = False
-    dev = trainer.device
-    x_a, x_b = (torch.rand(1, 3, size, size, device=dev) * 2 - 1 for _ in range(2))
+    x_a, x_b = (torch.rand(batch, 3, size, size, device=trainer.device) * 2 - 1 for _ in range(2))
     if config.channels_last:
         x_a, x_b = (x.contiguous(memory_format=torch.channels_last) for x in (x_a, x_b))
-    step = (lambda: released_iteration(trainer, x_a, x_b)) if variant.startswith("released") \
-        else (lambda: trainer.train_step(x_a, x_b))
+    if variant.startswith("released"):
+        return trainer, lambda: released_iteration(trainer, x_a, x_b)
+    return trainer, lambda: trainer.train_step(x_a, x_b)
+
+
+def measure(variant: str, size: int, batch: int, device: str, iters: int, warmup: int) -> dict:
+    trainer, step = build_step(variant, size, batch, device)
+    dev = trainer.device
 
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
-    for _ in range(warmup):
+    started = time.perf_counter()
+    step()  # the first step: cuDNN's algorithm search, and for compiled variants the compilation
+    sync()
+    first = time.perf_counter() - started
+    for _ in range(warmup - 1):
         step()
     sync()
-    with FlopCounterMode(display=False) as counter:
-        step()
-    flops = counter.get_total_flops()
+    flops = 0.0  # not counted for compiled steps: a dispatch mode around them would retrace the graphs
+    if not trainer.compiled.enabled:
+        with FlopCounterMode(display=False) as counter:
+            step()
+        flops = counter.get_total_flops()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     sync()
@@ -114,36 +131,59 @@ def measure(variant: str, size: int, device: str, iters: int, warmup: int) -> di
     seconds = (time.perf_counter() - start) / iters
     peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"variant": variant, "size": size, "device": str(dev), "s_per_it": seconds,
-            "gflop_per_it": flops / 1e9, "gflop_s": flops / 1e9 / seconds, "peak_mib": peak / 2**20}
+    result = {"variant": variant, "size": size, "batch": batch, "device": str(dev), "s_per_it": seconds,
+              "first_step_s": first, "gflop_per_it": flops / 1e9, "gflop_s": flops / 1e9 / seconds,
+              "peak_mib": peak / 2**20}
+    if dev.type == "cuda":  # launches per step, as the profiler sees them (after the timing)
+        from gpu_profile import profile_steps
+        result["profile"] = profile_steps(step, cuda=True, steps=2).summary()
+    if trainer.compiled.enabled:
+        from torch._dynamo.utils import counters
+        result["dynamo"] = {group: dict(values) for group, values in counters.items()
+                            if group in ("stats", "graph_break", "inductor") and values}
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1])
     parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--one", nargs=2, metavar=("VARIANT", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=3, metavar=("VARIANT", "SIZE", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # child process: one measurement, printed as JSON
-        print(json.dumps(measure(args.one[0], int(args.one[1]), args.device, args.iters, args.warmup)))
+        variant, size, batch = args.one
+        print(json.dumps(measure(variant, int(size), int(batch), args.device, args.iters, args.warmup)))
         return
 
-    print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
-          f"default model (gen 15.0M, dis 8.3M params), batch 1, {args.iters} timed iterations after "
-          f"{args.warmup} warm-up")
-    print(f"{'variant':26} {'size':>5} {'s/it':>8} {'GFLOP/it':>9} {'GFLOP/s':>8} {'peak MiB':>9} {'speed-up':>9}")
+    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, device {args.device} ({name}), default model (gen 15.0M, dis 8.3M "
+          f"params), {args.iters} timed iterations after {args.warmup} warm-up (the first step timed apart)")
+    print(f"{'variant':26} {'size':>5} {'batch':>5} {'s/it':>8} {'GFLOP/it':>9} {'GFLOP/s':>8} {'peak MiB':>9} "
+          f"{'speed-up':>9} {'first s':>8}")
     for size in args.sizes:
-        baseline = None
-        for variant in args.variants:
-            cmd = [sys.executable, __file__, "--one", variant, str(size), "--device", args.device,
-                   "--iters", str(args.iters), "--warmup", str(args.warmup)]
-            r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-            baseline = baseline or r["s_per_it"]
-            print(f"{variant:26} {size:5d} {r['s_per_it']:8.3f} {r['gflop_per_it']:9.1f} {r['gflop_s']:8.1f} "
-                  f"{r['peak_mib']:9.0f} {baseline / r['s_per_it']:8.2f}x", flush=True)
+        for batch in args.batches:
+            baseline = None
+            for variant in args.variants:
+                cmd = [sys.executable, __file__, "--one", variant, str(size), str(batch), "--device", args.device,
+                       "--iters", str(args.iters), "--warmup", str(args.warmup)]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:  # report and go on: one failing variant must not hide the others
+                    print(f"{variant:26} {size:5d} {batch:5d} failed:\n{proc.stderr[-3000:]}", flush=True)
+                    continue
+                r = json.loads(proc.stdout.splitlines()[-1])
+                baseline = baseline or r["s_per_it"]
+                print(f"{variant:26} {size:5d} {batch:5d} {r['s_per_it']:8.4f} {r['gflop_per_it']:9.1f} "
+                      f"{r['gflop_s']:8.1f} {r['peak_mib']:9.0f} {baseline / r['s_per_it']:8.2f}x "
+                      f"{r['first_step_s']:8.1f}", flush=True)
+                if "profile" in r:
+                    print("    profiler, per step: " + ", ".join(f"{k} {v:.1f}" for k, v in r["profile"].items()),
+                          flush=True)
+                if "dynamo" in r:
+                    print(f"    torch.compile counters: {json.dumps(r['dynamo'])}", flush=True)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from munit_cli import MUNIT, ModelConfig
-from munit_cli.inference import sample_styles, translate
+from munit_cli.devices import choose_paths
+from munit_cli.inference import ReplayedTranslate, sample_styles, translate
 from munit_cli.precision import cast_for_inference, resolve_precision
 
 
@@ -63,7 +64,7 @@ def main() -> None:
 
     device = torch.device(args.device)
     torch.manual_seed(0)
-    model = MUNIT(ModelConfig(), discriminators=False).to(device).eval()
+    model = choose_paths(MUNIT(ModelConfig(), discriminators=False).to(device).eval(), device.type)
     x = torch.rand(1, 3, args.size, args.size, device=device) * 2 - 1
     styles = sample_styles(args.n_styles, model.config.style_dim, seed=0, device=device)
 
@@ -73,18 +74,21 @@ def main() -> None:
 
     @torch.no_grad()
     def released():
-        model.gen_b.dec.fast_convs = False  # the released decoder: upsample, then a full-size conv
+        fast_convs, model.gen_b.dec.fast_convs = model.gen_b.dec.fast_convs, False  # upsample, then a full-size conv
         content, _ = model.gen_a.encode(x)  # test.py encodes content and (unused) style
         out = [model.gen_b.decode(content, styles[k:k + 1]) for k in range(len(styles))]
-        model.gen_b.dec.fast_convs = True
+        model.gen_b.dec.fast_convs = fast_convs
         return out
 
     casts = {}  # precision -> a copy of the generators with weights of that dtype
 
-    def ours(precision: str, chunk: int | None = None):
+    def ours_model(precision: str) -> MUNIT:
         if precision not in casts:
             casts[precision] = cast_for_inference(copy.deepcopy(model), precision)
-        cast = casts[precision]
+        return casts[precision]
+
+    def ours(precision: str, chunk: int | None = None):
+        cast = ours_model(precision)
         return lambda: translate(cast.gen_a, cast.gen_b, x, styles, chunk=chunk)
 
     auto = resolve_precision("auto", device)
@@ -92,6 +96,10 @@ def main() -> None:
              f"ours, default (auto = {auto})": ours("auto"),
              "ours, --precision fp32": ours("fp32"),
              f"ours, {auto}, {len(styles)} styles in 1 batch": ours("auto", len(styles))}
+    if device.type == "cuda":  # what `munit translate` runs on CUDA: one graph replay per batch shape
+        replayed = {p: ReplayedTranslate(ours_model(p).gen_a, ours_model(p).gen_b, styles) for p in (auto, "fp32")}
+        paths[f"ours, {auto}, CUDA graph"] = lambda: replayed[auto](x)
+        paths["ours, fp32, CUDA graph"] = lambda: replayed["fp32"](x)
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_onnx and device.type == "cpu":
             try:

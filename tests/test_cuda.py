@@ -40,16 +40,39 @@ def test_train_compiled_then_resume_continues_the_run(shapes_root, tmp_path):
 
 
 def test_translate_and_style_sample_match_the_cpu(imported, photos, tmp_path):  # noqa: F811
+    # --batch-size 1: the second photo is a repeated batch shape, which CUDA replays as a graph.
     for device in ("cpu", "cuda"):
-        ok(munit("translate", str(photos[0]), "--checkpoint", str(imported), "-n", "3", "--image-size", "32",
-                 "--seed", "1", "--precision", "fp32", "--device", device, "--out", device, cwd=tmp_path))
+        ok(munit("translate", *map(str, photos), "--checkpoint", str(imported), "-n", "3", "--image-size", "32",
+                 "--batch-size", "1", "--seed", "1", "--precision", "fp32", "--device", device, "--out", device,
+                 cwd=tmp_path))
         ok(munit("style-sample", *map(str, photos), "--checkpoint", str(imported), "-n", "2", "--image-size", "32",
                  "--precision", "fp32", "--device", device, "--out", f"{device}.png", cwd=tmp_path))
-    for i in range(3):
-        cpu, cuda = _pixels(tmp_path / "cpu" / f"a_style{i}.png"), _pixels(tmp_path / "cuda" / f"a_style{i}.png")
-        # cuDNN may use TF32 (10-bit mantissa) for float32 convolutions: a few levels at most, rarely.
-        assert np.abs(cpu - cuda).mean() < 1.0 and np.abs(cpu - cuda).max() <= 8
+    for stem in ("a", "b"):
+        for i in range(3):
+            cpu, cuda = (_pixels(tmp_path / d / f"{stem}_style{i}.png") for d in ("cpu", "cuda"))
+            # cuDNN may use TF32 (10-bit mantissa) for float32 convolutions: a few levels at most, rarely.
+            assert np.abs(cpu - cuda).mean() < 1.0 and np.abs(cpu - cuda).max() <= 8, (stem, i)
     assert Image.open(tmp_path / "cpu.png").size == Image.open(tmp_path / "cuda.png").size
+
+
+def test_replayed_translate_matches_eager_for_new_inputs():
+    """The first call of a shape runs eagerly, the second captures a graph, later ones replay it:
+    each must translate its own images, not the ones the graph was recorded with."""
+    from munit_cli import MUNIT, ModelConfig
+    from munit_cli.devices import choose_paths
+    from munit_cli.inference import ReplayedTranslate, sample_styles, translate
+
+    torch.manual_seed(0)
+    model = choose_paths(MUNIT(ModelConfig(gen_dim=8, mlp_dim=16, n_res=1), discriminators=False).cuda().eval(), "cuda")
+    styles = sample_styles(3, model.config.style_dim, seed=0, device="cuda")
+    replayed = ReplayedTranslate(model.gen_a, model.gen_b, styles)
+    for call in range(4):
+        images = torch.rand(2, 3, 32, 32, device="cuda") * 2 - 1
+        got = replayed(images)
+        want = translate(model.gen_a, model.gen_b, images, styles)
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4, msg=f"call {call}")
+    assert len(replayed._graphs) == 1
+    assert not torch.equal(replayed(images * 0), want)  # the output follows the input
 
 
 def test_export_onnx_from_cuda(imported, tmp_path):  # noqa: F811

@@ -47,8 +47,7 @@ def translate(
     from ..checkpoint import load_styles
     from ..data import image_grid, save_image
     from ..errors import DataError
-    from ..inference import encode_style, sample_styles
-    from ..inference import translate as translate_images
+    from ..inference import ReplayedTranslate, encode_style, sample_styles
     from ._inference import default_image_size, expand_inputs, load_model, model_device, read_image
 
     model, metadata, _ = load_model(checkpoint, device, precision)
@@ -67,6 +66,7 @@ def translate(
     else:
         codes = sample_styles(n_styles, model.config.style_dim, seed, dev)
 
+    translate_images = ReplayedTranslate(source, target, codes)  # CUDA graphs for repeated batch shapes
     started = time.perf_counter()
     failed: list[str] = []
     used_stems: set[str] = set()
@@ -86,7 +86,7 @@ def translate(
                     failed.append(str(path))
             if images:
                 x = torch.cat(images)
-                results = translate_images(source, target, x, codes)
+                results = translate_images(x)
                 for path, image, row in zip(batch_paths, x, results):
                     stem = _unique_stem(path.stem, used_stems)
                     for k, img in enumerate(row):
