@@ -129,11 +129,14 @@ def measure(variant: str, size: int, batch: int, device: str, iters: int, warmup
         step()
     sync()
     seconds = (time.perf_counter() - start) / iters
+    # On CUDA, tensors allocated at the peak; and memory held from the device at the peak, which for
+    # compiled steps includes the CUDA graphs' pools (recorded before the timing, so not in the first).
     peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    reserved = torch.cuda.max_memory_reserved() if dev.type == "cuda" else peak
     result = {"variant": variant, "size": size, "batch": batch, "device": str(dev), "s_per_it": seconds,
               "first_step_s": first, "gflop_per_it": flops / 1e9, "gflop_s": flops / 1e9 / seconds,
-              "peak_mib": peak / 2**20}
+              "peak_mib": peak / 2**20, "reserved_mib": reserved / 2**20}
     if dev.type == "cuda":  # launches per step, as the profiler sees them (after the timing)
         from gpu_profile import profile_steps
         result["profile"] = profile_steps(step, cuda=True, steps=2).summary()
@@ -163,7 +166,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {args.device} ({name}), default model (gen 15.0M, dis 8.3M "
           f"params), {args.iters} timed iterations after {args.warmup} warm-up (the first step timed apart)")
     print(f"{'variant':26} {'size':>5} {'batch':>5} {'s/it':>8} {'GFLOP/it':>9} {'GFLOP/s':>8} {'peak MiB':>9} "
-          f"{'speed-up':>9} {'first s':>8}")
+          f"{'speed-up':>9} {'first s':>8} {'held MiB':>9}")
     for size in args.sizes:
         for batch in args.batches:
             baseline = None
@@ -178,7 +181,7 @@ def main() -> None:
                 baseline = baseline or r["s_per_it"]
                 print(f"{variant:26} {size:5d} {batch:5d} {r['s_per_it']:8.4f} {r['gflop_per_it']:9.1f} "
                       f"{r['gflop_s']:8.1f} {r['peak_mib']:9.0f} {baseline / r['s_per_it']:8.2f}x "
-                      f"{r['first_step_s']:8.1f}", flush=True)
+                      f"{r['first_step_s']:8.1f} {r['reserved_mib']:9.0f}", flush=True)
                 if "profile" in r:
                     print("    profiler, per step: " + ", ".join(f"{k} {v:.1f}" for k, v in r["profile"].items()),
                           flush=True)

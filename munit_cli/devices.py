@@ -74,6 +74,21 @@ def _cuda(index: int | None, local_rank: int | None, name: str) -> torch.device:
     return torch.device("cuda", index)
 
 
+def path_switches(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """Every (layer, attribute) that picks between two computation paths: the norms' ``few_kernels``
+    and the decoders' ``fast_convs``. Both False is the plain computation (the ONNX graphs' paths)."""
+    from .layers import AdaptiveInstanceNorm, InstanceNorm, LayerNorm
+    from .networks import Decoder
+
+    switches = []
+    for module in model.modules():
+        if isinstance(module, (AdaptiveInstanceNorm, InstanceNorm, LayerNorm)):
+            switches.append((module, "few_kernels"))
+        elif isinstance(module, Decoder):
+            switches.append((module, "fast_convs"))
+    return switches
+
+
 def choose_paths(model: nn.Module, device_type: str) -> nn.Module:
     """Set the computation paths that suit ``device_type`` on every layer that has two; return ``model``.
 
@@ -83,13 +98,7 @@ def choose_paths(model: nn.Module, device_type: str) -> nn.Module:
     launches rather than arithmetic: ATen's fused norms and the plain convolutions, the fewest
     operators. Both give the same results to float rounding (tests/test_networks.py).
     """
-    from .layers import AdaptiveInstanceNorm, InstanceNorm, LayerNorm
-    from .networks import Decoder
-
     cpu = device_type == "cpu"
-    for module in model.modules():
-        if isinstance(module, (AdaptiveInstanceNorm, InstanceNorm, LayerNorm)):
-            module.few_kernels = not cpu
-        elif isinstance(module, Decoder):
-            module.fast_convs = cpu
+    for module, attribute in path_switches(model):
+        setattr(module, attribute, cpu if attribute == "fast_convs" else not cpu)
     return model

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .checkpoint import KIND_GENERATOR, atomic_save, build_metadata
+from .devices import path_switches
 from .errors import ConfigError, MunitError
 from .model import MUNIT
 from .networks import Generator
@@ -114,6 +115,24 @@ def _quietly(function, *args, **kwargs):
         return function(*args, **kwargs)
 
 
+@contextlib.contextmanager
+def _plain_paths(model: nn.Module):
+    """Export the plain computation, whatever device the model was set up for: the norms written out
+    and the released decoder (upsample, then convolve). Standard operators for any ONNX consumer,
+    exported in half the time of the CPU fast paths and about 5% slower in onnxruntime
+    (benchmarks/onnx_export.py). The CUDA paths' fused norm views the batch as channels, which the
+    exporter would fix at the traced batch size."""
+    switches = path_switches(model)
+    saved = [getattr(module, attribute) for module, attribute in switches]
+    for module, attribute in switches:
+        setattr(module, attribute, False)
+    try:
+        yield
+    finally:
+        for (module, attribute), value in zip(switches, saved):
+            setattr(module, attribute, value)
+
+
 def export_onnx(model: MUNIT, base: str | Path, direction: str, image_size: int = 64,
                 seed: int = 0) -> OnnxExport:
     """Write ``<base>.translate.onnx`` and ``<base>.style.onnx``, then run both with onnxruntime on
@@ -128,25 +147,23 @@ def export_onnx(model: MUNIT, base: str | Path, direction: str, image_size: int 
     translate, style_net = TranslateGraph(source, target).eval(), StyleGraph(target).eval()
     paths = base.with_name(base.name + ".translate.onnx"), base.with_name(base.name + ".style.onnx")
     sizes = dict(multiple=2 ** model.config.n_downsample, min_size=model.config.min_generator_image_size())
-    # The graphs get the released decoder computation (upsample, then convolve; plain convolutions):
-    # standard ops for any ONNX consumer, exported in half the time of the CPU fast paths and only
-    # about 5% slower in onnxruntime (benchmarks/onnx_export.py).
-    fast, target.dec.fast_convs = target.dec.fast_convs, False
-    try:
+    with _plain_paths(model):
         exporters = {_export_graph(translate, (image, style), paths[0], ["image", "style"], "translated", **sizes),
                      _export_graph(style_net, (image,), paths[1], ["image"], "style", **sizes)}
-    finally:
-        target.dec.fast_convs = fast
 
     # Check both graphs at a size and batch other than the traced ones (dynamic axes really work).
     check_image = torch.rand(3, model.config.input_channels, image_size + 16, image_size + 32, generator=g) * 2 - 1
     check_style = torch.randn(3, model.config.style_dim, generator=g)
     with torch.no_grad():
         want_t, want_s = translate(check_image, check_style), style_net(check_image)
-    session = ort.InferenceSession(str(paths[0]), providers=["CPUExecutionProvider"])
-    got_t = session.run(None, {"image": check_image.numpy(), "style": check_style.numpy()})[0]
-    session = ort.InferenceSession(str(paths[1]), providers=["CPUExecutionProvider"])
-    got_s = session.run(None, {"image": check_image.numpy()})[0]
+    try:
+        session = ort.InferenceSession(str(paths[0]), providers=["CPUExecutionProvider"])
+        got_t = session.run(None, {"image": check_image.numpy(), "style": check_style.numpy()})[0]
+        session = ort.InferenceSession(str(paths[1]), providers=["CPUExecutionProvider"])
+        got_s = session.run(None, {"image": check_image.numpy()})[0]
+    except Exception as e:  # onnxruntime's own error types
+        raise MunitError(f"the exported graphs failed their check in onnxruntime (a batch of 3 at "
+                         f"{image_size + 16}x{image_size + 32}): {e}".replace("\n", " ")) from None
     return OnnxExport(paths[0], paths[1], float((torch.from_numpy(got_t) - want_t).abs().max()),
                       float((torch.from_numpy(got_s) - want_s).abs().max()),
                       "torchscript" if "torchscript" in exporters else "dynamo")

@@ -179,6 +179,23 @@ def test_export_onnx_matches_pytorch(trained_checkpoint, tmp_path):
     assert np.abs(got - want.numpy()).max() < 1e-4
 
 
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+def test_export_onnx_of_a_model_set_up_for_cuda(tmp_path):
+    """`munit export --device cuda` loads the model on the CUDA layer paths (fused norms that view the
+    batch as channels); the graphs must still take any batch, and the model keep its paths."""
+    from munit_cli import MUNIT
+    from munit_cli.devices import choose_paths, path_switches
+    from munit_cli.export import export_onnx
+
+    from .conftest import TINY_MODEL
+
+    torch.manual_seed(0)
+    model = choose_paths(MUNIT(TINY_MODEL, discriminators=False), "cuda")
+    result = export_onnx(model, tmp_path / "g", "A2B")  # traced at batch 2, checked at batch 3
+    assert result.max_abs_diff_translate < 1e-4 and result.max_abs_diff_style < 1e-4
+    assert all(getattr(module, name) == (name == "few_kernels") for module, name in path_switches(model))
+
+
 def test_bad_inputs_give_clear_errors(trained_checkpoint, inputs, tmp_path):
     ckpt = ["--checkpoint", str(trained_checkpoint), "--device", "cpu"]
     corrupt_img = tmp_path / "corrupt.png"
