@@ -107,3 +107,25 @@ def test_compile_defaults_to_one_cuda_device_only():
     assert not compiling.wants_compile(False, torch.device("cuda", 0))
     assert not compiling.wants_compile(None, torch.device("cuda", 0), distributed=True)
     assert compiling.wants_compile(True, torch.device("cuda", 0), distributed=True)
+
+
+def test_the_progress_display_says_when_the_step_is_compiling():
+    """The first compiled step takes minutes on a GPU; the display says so before it, and after it
+    shows the speed without that step and the compile time apart."""
+    import io
+
+    from rich.console import Console
+
+    from munit_cli.cli._progress import ConsoleProgress
+
+    out = io.StringIO()
+    progress = ConsoleProgress(Console(file=out, force_terminal=False, width=200))
+    compiled = _trainer("cpu", compile=True)
+    progress.on_start(compiled)
+    assert "compiling the training step" in out.getvalue()
+    compiled.step, compiled.compiled.seconds = 3, 0.5
+    assert "compiled in" in progress._speed(compiled)
+
+    out = io.StringIO()
+    ConsoleProgress(Console(file=out, force_terminal=False)).on_start(_trainer("cpu", compile=False))
+    assert "compiling" not in out.getvalue()
