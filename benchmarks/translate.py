@@ -138,10 +138,11 @@ def main() -> None:
         print(f"{auto} against fp32 output: mean |difference| {diff.mean():.2f} levels of 255, "
               f"99th percentile {diff.flatten().quantile(0.99):.0f}, max {diff.max():.0f}")
     baseline = statistics.median(times["released (loop, fp32)"])
-    print(f"{'path':34} {'median s':>9} {'min-max s':>13} {'speed-up':>9}")
+    print(f"{'path':40} {'median ms':>10} {'min-max ms':>17} {'speed-up':>9}")
     for name, seconds in times.items():
         median = statistics.median(seconds)
-        print(f"{name:34} {median:9.3f} {min(seconds):6.3f}-{max(seconds):6.3f} {baseline / median:8.2f}x")
+        print(f"{name:40} {median * 1e3:10.2f} {min(seconds) * 1e3:8.2f}-{max(seconds) * 1e3:8.2f} "
+              f"{baseline / median:8.2f}x")
 
 if __name__ == "__main__":
     main()
