@@ -13,7 +13,7 @@ channels_last, and compiled (on CUDA with CUDA graphs: ``munit train``'s default
 Each (variant, size, batch) runs in a fresh subprocess so peak memory (max RSS on the CPU,
 max_memory_allocated on CUDA) belongs to that variant alone.
 
-    python benchmarks/train_step.py                      # CPU, 128 and 256, default model
+    python benchmarks/train_step.py --device cpu         # CPU, 128 and 256, default model
     python benchmarks/train_step.py --device cuda --sizes 256 --batches 1 8 --iters 20 \
         --variants released-fp32 ours-fp32 ours-bf16 ours-bf16-channels-last ours-bf16-compile
 """
@@ -32,6 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from munit_cli.config import LossWeights, ModelConfig, TrainConfig
+from munit_cli.devices import select_device
 from munit_cli.losses import adversarial_discriminator_loss, adversarial_generator_loss, l1
 from munit_cli.train import Trainer
 
@@ -157,11 +158,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--batches", type=int, nargs="+", default=[1])
     parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--one", nargs=3, metavar=("VARIANT", "SIZE", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.device = str(select_device(args.device))
     if args.one:  # child process: one measurement, printed as JSON
         variant, size, batch = args.one
         print(json.dumps(measure(variant, int(size), int(batch), args.device, args.iters, args.warmup)))

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from munit_cli import MUNIT, ModelConfig
-from munit_cli.devices import choose_paths
+from munit_cli.devices import choose_paths, select_device
 from munit_cli.inference import ReplayedTranslate, sample_styles, translate
 from munit_cli.precision import cast_for_inference, resolve_precision
 
@@ -55,14 +55,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--n-styles", type=int, default=8)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--no-onnx", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also time a torch.compile'd decoder")
     args = parser.parse_args()
 
-    device = torch.device(args.device)
+    device = select_device(args.device)
     torch.manual_seed(0)
     model = choose_paths(MUNIT(ModelConfig(), discriminators=False).to(device).eval(), device.type)
     x = torch.rand(1, 3, args.size, args.size, device=device) * 2 - 1
