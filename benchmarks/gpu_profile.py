@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import ProfilerActivity, profile, record_function
 
 # cuDNN's and ATen's kernels that only change memory layout (NCHW <-> NHWC).
 LAYOUT_WORDS = ("nchwtonhwc", "nhwctonchw", "nchw2nhwc", "nhwc2nchw", "transpose", "convert_layout")
+STEP_MARK = "munit::step"  # a profiler range around each step
 # Runtime calls that make the host wait for the GPU.
 SYNC_CALLS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaMemcpy ", "cudaEventSynchronize")
 
@@ -56,7 +57,8 @@ class StepProfile:
 
 def profile_steps(step: Callable[[], object], cuda: bool, steps: int) -> StepProfile:
     """Run ``step`` ``steps`` times under the profiler; on a CPU the top-level ATen operators stand in
-    for kernels (a dry run of the same code)."""
+    for kernels (a dry run of the same code). Host syncs are counted inside the steps only, not the
+    synchronisation that closes the window."""
     def sync():
         if cuda:
             torch.cuda.synchronize()
@@ -66,16 +68,21 @@ def profile_steps(step: Callable[[], object], cuda: bool, steps: int) -> StepPro
     start = time.perf_counter()
     with profile(activities=activities) as prof:
         for _ in range(steps):
-            step()
+            with record_function(STEP_MARK):
+                step()
         sync()
     result = StepProfile(steps, (time.perf_counter() - start) / steps)
+    events = prof.events()
+    marks = [(e.time_range.start, e.time_range.end) for e in events if e.name == STEP_MARK]
     kernels: dict[str, list[float]] = defaultdict(list)
-    for event in prof.events():
+    for event in events:
         if cuda and event.device_type == torch.autograd.DeviceType.CUDA:
             kernels[event.name].append(getattr(event, "device_time_total", None) or event.cuda_time_total)
-        elif not cuda and event.cpu_parent is None and event.name.startswith("aten::"):
+        elif not cuda and event.name.startswith("aten::") and (
+                event.cpu_parent is None or event.cpu_parent.name == STEP_MARK):  # top-level operators
             kernels[event.name].append(event.cpu_time_total)
-        if event.name.startswith(SYNC_CALLS):
+        in_a_step = any(a <= event.time_range.start <= b for a, b in marks)
+        if event.name.startswith(SYNC_CALLS) and in_a_step:
             result.syncs += 1
         if event.name.startswith("cudaGraphLaunch"):
             result.graph_launches += 1

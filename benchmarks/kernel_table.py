@@ -5,7 +5,8 @@
 For each variant (as in train_step.py) it runs a few warm steps, then profiles ``--steps`` steps and
 prints, per step: GPU kernels launched, their summed GPU time, the wall time, the kernels that only
 convert memory layout (cuDNN's NCHW<->NHWC transposes, named ``nchwToNhwc``/``nhwcToNchw`` and the like)
-and the host syncs (``cudaStreamSynchronize``, ``cudaDeviceSynchronize``, blocking ``cudaMemcpy``);
+and the host syncs inside the steps (``cudaStreamSynchronize``, ``cudaDeviceSynchronize``, blocking
+``cudaMemcpy``);
 then the top kernels by GPU time. On a CPU the same script lists CPU operators instead (a dry run).
 """
 
@@ -34,10 +35,10 @@ def profile_variant(variant: str, size: int, batch: int, device: str, steps: int
           f"{s['busy_ms']:.2f} ms busy of {s['wall_ms']:.2f} ms wall; {s['layout_kernels']:.0f} layout "
           f"conversions ({s['layout_ms']:.2f} ms); {s['syncs']:.1f} host syncs; "
           f"{s['graph_launches']:.1f} CUDA graph launches")
-    print(f"  {'kernel':90} {'calls':>6} {'ms/step':>8} {'share':>6}")
+    print(f"  {'calls':>6} {'ms/step':>8} {'share':>6}  kernel (name cut at 240 characters)")
     for name, times in sorted(prof.kernels.items(), key=lambda kv: -sum(kv[1]))[:top]:
-        print(f"  {name[:90]:90} {len(times) / steps:6.0f} {sum(times) / steps / 1000:8.3f} "
-              f"{sum(times) / max(prof.busy_us, 1e-9):6.1%}")
+        print(f"  {len(times) / steps:6.0f} {sum(times) / steps / 1000:8.3f} "
+              f"{sum(times) / max(prof.busy_us, 1e-9):6.1%}  {name[:240]}")
     for name, times in prof.layout().items():
         print(f"  layout conversion: {name[:100]} x{len(times) / steps:.0f}")
 
