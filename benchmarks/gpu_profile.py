@@ -15,9 +15,9 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 # cuDNN's and ATen's kernels that only change memory layout (NCHW <-> NHWC).
 LAYOUT_WORDS = ("nchwtonhwc", "nhwctonchw", "nchw2nhwc", "nhwc2nchw", "transpose", "convert_layout")
-STEP_MARK = "munit::step"  # a profiler range around each step
 # Runtime calls that make the host wait for the GPU.
 SYNC_CALLS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaMemcpy ", "cudaEventSynchronize")
+STEP_MARK = "munit::step"  # a profiler range around each step
 
 
 def is_layout_conversion(name: str) -> bool:
@@ -81,8 +81,7 @@ def profile_steps(step: Callable[[], object], cuda: bool, steps: int) -> StepPro
         elif not cuda and event.name.startswith("aten::") and (
                 event.cpu_parent is None or event.cpu_parent.name == STEP_MARK):  # top-level operators
             kernels[event.name].append(event.cpu_time_total)
-        in_a_step = any(a <= event.time_range.start <= b for a, b in marks)
-        if event.name.startswith(SYNC_CALLS) and in_a_step:
+        if event.name.startswith(SYNC_CALLS) and any(a <= event.time_range.start <= b for a, b in marks):
             result.syncs += 1
         if event.name.startswith("cudaGraphLaunch"):
             result.graph_launches += 1

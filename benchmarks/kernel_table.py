@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from munit_cli.devices import select_device
+
 sys.path.insert(0, str(Path(__file__).parent))
 from gpu_profile import profile_steps  # noqa: E402
 from train_step import VARIANTS, build_step  # noqa: E402
@@ -40,7 +42,7 @@ def profile_variant(variant: str, size: int, batch: int, device: str, steps: int
         print(f"  {len(times) / steps:6.0f} {sum(times) / steps / 1000:8.3f} "
               f"{sum(times) / max(prof.busy_us, 1e-9):6.1%}  {name[:240]}")
     for name, times in prof.layout().items():
-        print(f"  layout conversion: {name[:100]} x{len(times) / steps:.0f}")
+        print(f"  layout conversion: {name[:240]} x{len(times) / steps:.0f}")
 
 
 def main() -> None:
@@ -49,11 +51,12 @@ def main() -> None:
                         choices=list(VARIANTS))
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--top", type=int, default=15)
     args = parser.parse_args()
+    args.device = str(select_device(args.device))
     print(f"torch {torch.__version__}, device {args.device}"
           + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
     for variant in args.variants:

@@ -95,10 +95,9 @@ def build_step(variant: str, size: int, batch: int, device: str) -> tuple[Traine
     config = TrainConfig(model=ModelConfig(), loss=LossWeights(), image_size=size, batch_size=batch,
                          **VARIANTS[variant])
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device=device)
-    if variant.startswith("released"):  # the released decoder: upsample, then a 5x5 conv at full size
-        trainer.model.gen_a.dec.fast_convs = trainer.model.gen_b.dec.fast_convs = False
-    if variant.endswith("fast-convs"):
-        trainer.model.gen_a.dec.fast_convs = trainer.model.gen_b.dec.fast_convs = True
+    if variant.startswith("released") or variant.endswith("fast-convs"):
+        # released: upsample, then a 5x5 conv at full size; fast-convs: the convs at the low resolution
+        trainer.model.gen_a.dec.fast_convs = trainer.model.gen_b.dec.fast_convs = variant.endswith("fast-convs")
     x_a, x_b = (torch.rand(batch, 3, size, size, device=trainer.device) * 2 - 1 for _ in range(2))
     if config.channels_last:
         x_a, x_b = (x.contiguous(memory_format=torch.channels_last) for x in (x_a, x_b))
