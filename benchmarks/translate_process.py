@@ -11,7 +11,8 @@ model load, image decoding and writing count as they do for a user. Rows are tak
   all inputs in one process (test.py takes one input per process; one process here is the
   stricter comparison for us);
 - ``ours``: ``munit translate IMAGES --image-size 256`` (PNG per style and a grid per input), at
-  the default ``--precision auto`` and at ``--precision fp32``.
+  the default ``--precision auto`` and at ``--precision fp32``, and once more with NNPACK's
+  convolutions turned off (``munit_cli.nnpack``), which says what they bring.
 
 Then one more run of ``munit translate`` under cProfile says where its process spends the time.
 """
@@ -55,6 +56,10 @@ with torch.no_grad():
             y = (model.gen_b.decode(content, styles[j].unsqueeze(0)) + 1) / 2
             vutils.save_image(y, out / f"{i}_output{j:03d}.jpg", padding=0, normalize=True)
 """
+
+# `munit translate` with every convolution left to oneDNN (F.conv2d), as before munit_cli.nnpack.
+WITHOUT_NNPACK = ("import sys\nimport munit_cli.nnpack\nmunit_cli.nnpack._available = False\n"
+                  "from munit_cli.cli import main\nsys.argv[0] = 'munit'\nmain()\n")
 
 # (file name ending, function) -> row label, for the cProfile breakdown of `munit translate`.
 PHASES = {
@@ -133,7 +138,7 @@ def main() -> None:
         ckpt = str(default_checkpoint(folder))
         released_script = folder / "released_test.py"
         released_script.write_text(RELEASED)
-        for name in ("released", "auto", "fp32", "profiled"):
+        for name in ("released", "auto", "fp32", "oneDNN", "profiled"):
             (folder / name).mkdir()
         translate = ["translate", *images, "--checkpoint", ckpt, "--image-size", "256", "--n-styles", "8"]
         rows = {
@@ -142,6 +147,8 @@ def main() -> None:
             "munit translate (--precision auto)": [str(BIN / "munit"), *translate, "--out", str(folder / "auto")],
             "munit translate --precision fp32": [str(BIN / "munit"), *translate, "--out", str(folder / "fp32"),
                                                  "--precision", "fp32"],
+            "munit translate, NNPACK off (oneDNN)": [sys.executable, "-c", WITHOUT_NNPACK, *translate,
+                                                     "--out", str(folder / "oneDNN")],
         }
         startup = [sys.executable, "-c", "import munit_cli.cli, munit_cli.inference, torch"]
         times: dict[str, list[float]] = {name: [] for name in [*rows, "start-up: python, torch, munit_cli"]}

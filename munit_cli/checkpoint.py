@@ -175,7 +175,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", use_em
     tensors, metadata = read_safetensors(path)
     _check_metadata(path, metadata)
     config, domains = _config_from_metadata(path, metadata)
-    model = MUNIT(config, domains, discriminators=metadata.get("kind") in (KIND_TRAINING, KIND_RESUME))
+    model = MUNIT(config, domains, discriminators=metadata.get("kind") in (KIND_TRAINING, KIND_RESUME),
+                  init_weights=False)
     weights, ema = unpack_weights(tensors)
     if use_ema:
         weights.update(ema)
@@ -332,4 +333,7 @@ def load_styles(path: str | Path, style_dim: int) -> torch.Tensor:
     if styles.dim() != 2 or styles.shape[1] != style_dim:
         raise CheckpointError(f"{path}: holds styles of dimension {tuple(styles.shape)[1:]} but the model's "
                               f"style_dim is {style_dim}; sample styles with this model's checkpoint")
-    return styles
+    # A copy in freshly allocated memory: read from the file, the tensor starts wherever the file puts
+    # it, and the CPU's matrix multiply rounds an unaligned input differently (the style MLP's
+    # output then differs in the last bit from the same styles sampled in memory).
+    return styles.clone()

@@ -75,9 +75,10 @@ def _cuda(index: int | None, local_rank: int | None, name: str) -> torch.device:
 
 
 def path_switches(model: nn.Module) -> list[tuple[nn.Module, str]]:
-    """Every (layer, attribute) that picks between two computation paths: the norms' ``few_kernels``
-    and the decoders' ``fast_convs``. Both False is the plain computation (the ONNX graphs' paths)."""
-    from .layers import AdaptiveInstanceNorm, InstanceNorm, LayerNorm
+    """Every (layer, attribute) that picks between two computation paths: the norms' ``few_kernels``,
+    the decoders' ``fast_convs`` and the convolution blocks' ``nnpack``. All False is the plain
+    computation (the ONNX graphs' paths)."""
+    from .layers import AdaptiveInstanceNorm, ConvBlock, InstanceNorm, LayerNorm
     from .networks import Decoder
 
     switches = []
@@ -86,6 +87,8 @@ def path_switches(model: nn.Module) -> list[tuple[nn.Module, str]]:
             switches.append((module, "few_kernels"))
         elif isinstance(module, Decoder):
             switches.append((module, "fast_convs"))
+        elif isinstance(module, ConvBlock):
+            switches.append((module, "nnpack"))
     return switches
 
 
@@ -94,11 +97,12 @@ def choose_paths(model: nn.Module, device_type: str) -> nn.Module:
 
     On a CPU: the fast paths measured there (norm statistics as separate passes, the decoder's
     upsampling convolutions at the low resolution and its last convolution on 2x2 blocks; fewer
-    multiply-adds in more operators). Elsewhere (CUDA), where a small batch is bound by kernel
-    launches rather than arithmetic: ATen's fused norms and the plain convolutions, the fewest
-    operators. Both give the same results to float rounding (tests/test_networks.py).
+    multiply-adds in more operators; and for inference, NNPACK's Winograd convolutions, see
+    ``nnpack``). Elsewhere (CUDA), where a small batch is bound by kernel launches rather than
+    arithmetic: ATen's fused norms and the plain convolutions, the fewest operators. All give the
+    same results to float rounding (tests/test_networks.py, tests/test_nnpack.py).
     """
     cpu = device_type == "cpu"
     for module, attribute in path_switches(model):
-        setattr(module, attribute, cpu if attribute == "fast_convs" else not cpu)
+        setattr(module, attribute, not cpu if attribute == "few_kernels" else cpu)
     return model

@@ -100,7 +100,7 @@ class Decoder(nn.Module):
 
         Decoding one content code in many styles computes it once (``inference.decode_styles``).
         """
-        return self.model[0].model[0].model[0].conv(content)
+        return self.model[0].model[0].model[0].convolve(content)
 
     def forward(self, content: torch.Tensor, adain_params: torch.Tensor,
                 content_conv: torch.Tensor | None = None) -> torch.Tensor:

@@ -212,6 +212,7 @@ def test_bad_inputs_give_clear_errors(trained_checkpoint, inputs, tmp_path):
         (["style-sample", "--interpolate", "1", "nope.png", *ckpt], "neither a seed"),
         (["translate", str(inputs), "--image-size", "30", *ckpt], "--image-size must be a multiple of 4"),
         (["export", "--format", "tflite", *ckpt], "--format must be one of"),
+        (["translate", str(inputs), "--out", str(corrupt_img), *ckpt], "is a file; give a folder"),
     ]
     for args, message in cases:
         result = run(*args)

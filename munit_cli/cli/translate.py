@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -41,11 +42,12 @@ def translate(
         raise ConfigError("--n-styles and --batch-size must be at least 1")
     if style_ref and styles:
         raise ConfigError("use either --style-ref or --styles, not both")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder to write the images into")
     import torch  # heavy imports here, not at the top: `munit --help` must not load torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..checkpoint import load_styles
-    from ..data import image_grid, save_image
     from ..errors import DataError
     from ..inference import ReplayedTranslate, encode_style, sample_styles
     from ._inference import default_image_size, expand_inputs, load_model, model_device, read_image
@@ -72,8 +74,13 @@ def translate(
     used_stems: set[str] = set()
     # With a fixed size, inputs can share a batch; otherwise each keeps its own shape.
     group = batch_size if size is not None else 1
-    with Progress(TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, disable=not console.is_terminal or len(paths) < 2) as progress:
+    # A batch's PNGs are written on a worker thread while the next batch is translated (PNG
+    # compression releases the GIL). Before a batch's writes start, the previous batch's must have
+    # finished: a failed write stops the run one batch later, and results never pile up in memory.
+    writing: list[Future] = []
+    with ThreadPoolExecutor(max_workers=1) as writer, \
+            Progress(TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                     console=console, disable=not console.is_terminal or len(paths) < 2) as progress:
         task = progress.add_task("translate", total=len(paths))
         for start in range(0, len(paths), group):
             batch_paths, images = [], []
@@ -86,20 +93,33 @@ def translate(
                     failed.append(str(path))
             if images:
                 x = torch.cat(images)
-                results = translate_images(x)
-                for path, image, row in zip(batch_paths, x, results):
-                    stem = _unique_stem(path.stem, used_stems)
-                    for k, img in enumerate(row):
-                        save_image(img, out / f"{stem}_style{k}.png")
-                    save_image(image_grid([[image, *row]], ["input"] + [f"style {k}" for k in range(len(row))]),
-                               out / f"{stem}_grid.png")
+                results = translate_images(x).cpu()
+                _wait_for(writing)
+                writing = [writer.submit(_write_outputs, out, _unique_stem(path.stem, used_stems), image.cpu(), row)
+                           for path, image, row in zip(batch_paths, x, results)]
             progress.advance(task, len(paths[start:start + group]))
+        _wait_for(writing)
     done = len(paths) - len(failed)
     seconds = time.perf_counter() - started
     console.print(f"translated {done} image(s) {direction} into {len(codes)} style(s) each in {seconds:.1f} s "
                   f"-> {out}")
     if failed:
         raise fail(f"{len(failed)} input(s) could not be read: {', '.join(failed)}")
+
+
+def _write_outputs(out: Path, stem: str, image, styles) -> None:
+    """One input's files: <stem>_style<k>.png per style and <stem>_grid.png (input, then the styles)."""
+    from ..data import image_grid, save_image
+
+    for k, img in enumerate(styles):
+        save_image(img, out / f"{stem}_style{k}.png")
+    save_image(image_grid([[image, *styles]], ["input"] + [f"style {k}" for k in range(len(styles))]),
+               out / f"{stem}_grid.png")
+
+
+def _wait_for(writes: list[Future]) -> None:
+    for write in writes:
+        write.result()  # raises the write's error, if any
 
 
 def _unique_stem(stem: str, used: set[str]) -> str:

@@ -1,0 +1,85 @@
+"""NNPACK's convolutions (munit_cli.nnpack): the same results as F.conv2d to Winograd's rounding, taken
+by CPU inference only, never by a step that computes gradients."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from munit_cli import MUNIT, nnpack
+from munit_cli.devices import choose_paths
+from munit_cli.inference import sample_styles, translate
+
+from .conftest import TINY_MODEL
+
+pytestmark = pytest.mark.skipif(not nnpack.available(), reason="this torch build has no NNPACK")
+
+# Winograd's transforms round more than direct summation: about 1.5e-5 of the output's largest value
+# for 256 input channels (measured). A convolution with the wrong padding, flip or bias is off by O(1).
+RELATIVE = 1e-4
+
+
+class NnpackCalls(TorchDispatchMode):
+    """Counts NNPACK convolutions run inside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += func is torch.ops.aten._nnpack_spatial_convolution.default
+        return func(*args, **(kwargs or {}))
+
+
+def assert_close_relative(got: torch.Tensor, want: torch.Tensor):
+    assert got.shape == want.shape
+    error = (got - want).abs().max() / want.abs().max()
+    assert error < RELATIVE, f"relative error {error:.2e}"
+
+
+@pytest.mark.parametrize("kernel, batch, padding, bias", [
+    (3, 1, (1, 1), True), (3, 3, (0, 0), False), (4, 2, (0, 0), True), (5, 1, (2, 2), True),
+])
+@torch.no_grad()
+def test_conv2d_matches_onednn(kernel, batch, padding, bias):
+    torch.manual_seed(0)
+    x = torch.randn(batch, 24, 19, 21)  # odd sides: partial Winograd tiles at the edges
+    weight = torch.randn(20, 24, kernel, kernel) / (24 * kernel * kernel) ** 0.5
+    b = torch.randn(20) if bias else None
+    assert_close_relative(nnpack.conv2d(x, weight, b, padding), F.conv2d(x, weight, b, padding=padding))
+
+
+def test_only_inference_float32_stride1_convolutions_qualify():
+    x, weight = torch.randn(1, 32, 8, 8), torch.randn(32, 32, 3, 3)
+    with torch.no_grad():
+        assert nnpack.usable(x, weight)
+        assert not nnpack.usable(x, weight, stride=2)
+        assert not nnpack.usable(x[:, :3], weight[:, :3])  # few input channels: oneDNN is faster
+        assert not nnpack.usable(x.bfloat16(), weight.bfloat16())
+    assert not nnpack.usable(x, weight)  # autograd on: NNPACK's gradient is not what it computed
+
+
+def test_cpu_translation_takes_nnpack_and_matches_the_plain_paths():
+    torch.manual_seed(0)
+    model = MUNIT(TINY_MODEL, discriminators=False).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    styles = sample_styles(3, TINY_MODEL.style_dim, seed=1)
+    plain = translate(model.gen_a, model.gen_b, x, styles)
+    choose_paths(model, "cpu")
+    with NnpackCalls() as calls:
+        fast = translate(model.gen_a, model.gen_b, x, styles)
+    # One residual block each side (n_res=1). Per image: the content encoder's 2 residual convolutions
+    # and the decoder's first; per image and style: its second, 2 upsampling and the final block one.
+    # (The 7x7 convolution of RGB and the stride-2 ones stay with oneDNN.)
+    assert calls.count == 2 * 3 + 2 * 3 * 4
+    # One 8-bit level of an image in [-1, 1] is 2 / 255 ~ 8e-3; Winograd's rounding stays far below.
+    torch.testing.assert_close(fast, plain, atol=1e-4, rtol=0)
+
+
+def test_a_step_with_gradients_never_takes_nnpack():
+    torch.manual_seed(0)
+    model = choose_paths(MUNIT(TINY_MODEL, discriminators=False), "cpu")
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with NnpackCalls() as calls:
+        model.gen_a(x).square().mean().backward()
+    assert calls.count == 0 and model.gen_a.enc_content.model[-1].model[0].model[0].nnpack
