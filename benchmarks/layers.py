@@ -93,10 +93,12 @@ def cases(dtype: torch.dtype) -> list[tuple[str, Callable, Callable]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16"], default=["float32", "bfloat16"],
+                        help="bfloat16 is slow to time on a CPU without native bf16")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, cpu, {torch.get_num_threads()} threads, median of {args.repeats} calls")
     print(f"{'operation':36} {'dtype':9} {'plain ms':>9} {'fast ms':>8} {'speed-up':>9} {'max diff':>9}")
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in (getattr(torch, name) for name in args.dtypes):
         for name, plain, fast in cases(dtype):
             diff = (plain().float() - fast().float()).abs().max().item()
             slow_ms, fast_ms = median_ms(plain, args.repeats), median_ms(fast, args.repeats)

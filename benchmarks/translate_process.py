@@ -66,8 +66,9 @@ PHASES = {
     ("cli/_inference.py", "load_model"): "load the checkpoint",
     ("cli/_inference.py", "read_image"): "decode + resize inputs",
     ("munit_cli/inference.py", "translate"): "encode + decode (model)",
-    ("munit_cli/data.py", "image_grid"): "lay out grids",
-    ("munit_cli/data.py", "save_image"): "write PNGs (styles and grids)",
+    # Grids and PNGs are made on a worker thread, which cProfile does not see: this is the time the
+    # main thread waits for it.
+    ("cli/translate.py", "_wait_for"): "wait for the PNG writer thread",
 }
 
 

@@ -1,10 +1,11 @@
-"""Stride-1 convolutions for inference on a CPU through NNPACK, which ships inside PyTorch's CPU builds.
+"""Stride-1 convolutions for inference on a CPU through NNPACK, which PyTorch's builds carry (``available``).
 
 For a 3x3 kernel NNPACK computes with Winograd's transform (F(6x6, 3x3): about 5x fewer
 multiplications than a direct convolution) and for larger kernels with FFTs. oneDNN, which
-``F.conv2d`` uses on a CPU, computes directly. On one image at a time the decoder's 3x3
-convolutions ran 2.3-3x faster this way on a 2-core AVX2 CPU, and its final 4x4 block
-convolution 1.8x (``benchmarks/layers.py``); from a few (RGB) input channels oneDNN is faster.
+``F.conv2d`` uses on a CPU, computes directly. One image at a time, the decoder's 3x3
+convolutions (residual and upsampling) ran 2.3-2.7x faster this way on a 2-core AVX2 CPU, its
+final 4x4 block convolution 1.24x, and a 7x7 convolution of an RGB image no faster
+(``benchmarks/layers.py``, ``results_layers_cpu.txt``).
 
 The price is rounding: Winograd's transforms lose a little more than direct summation (relative
 differences of about 1e-5 to oneDNN's float32 result per convolution, far below one 8-bit level of
@@ -17,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# From fewer input channels than this, oneDNN's direct kernel won (a 7x7 convolution of an RGB image).
+# From fewer input channels NNPACK gained nothing: a 7x7 convolution of an RGB image ran 0.91-1.03x.
 MIN_IN_CHANNELS = 16
 
 _available: bool | None = None
@@ -52,9 +53,9 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
            padding: tuple[int, int] = (0, 0)) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, padding=padding)`` (zero padding, stride 1) through NNPACK.
 
-    One image per call: NNPACK's single-image path transforms the kernel once per call and was
-    1.8x faster per image than its batched path on 8 images (one 3x3 convolution of 256 channels
-    at 64x64, 205 ms against 376 ms for all 8).
+    One image per call: NNPACK's single-image path was 1.66x faster than its batched path on 8
+    images (a 3x3 convolution of 256 channels at 64x64, 208 ms against 344 ms for all 8;
+    ``benchmarks/layers.py``).
     """
     if bias is None:
         bias = x.new_zeros(weight.shape[0])
