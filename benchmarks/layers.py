@@ -2,9 +2,9 @@
 
 At the default model's sizes for one 256x256 image, without autograd, in float32 and bfloat16.
 Each row also gives the largest difference between the two results (float rounding only). The
-NNPACK rows (float32 only) compare against the fast path without NNPACK.
+NNPACK rows (float32 only, ``munit_cli.nnpack``) compare against the same computation by oneDNN.
 
-    python benchmarks/layers.py
+    python benchmarks/layers.py [--repeats 20] [--dtypes float32 bfloat16]
 """
 
 from __future__ import annotations

@@ -48,9 +48,9 @@ def decode_styles(target: Generator, content: torch.Tensor, styles: torch.Tensor
                   chunk: int | None = None) -> torch.Tensor:
     """Decode every content code [N, C, h, w] with every style [K, style_dim]: [N, K, 3, H, W].
 
-    All K styles go through the style MLP in one call. Per content code, the decoder's first
-    convolution (which sees the content alone) runs once, then the decoder runs on batches of
-    ``chunk`` styles (default: ``default_chunk``).
+    Per content code, the decoder's first convolution (which sees the content alone) runs once,
+    then the decoder runs on batches of ``chunk`` styles (default: ``default_chunk``); the style
+    MLP runs once per batch of styles.
     """
     if styles.dim() != 2:
         styles = styles.flatten(1)
@@ -59,11 +59,14 @@ def decode_styles(target: Generator, content: torch.Tensor, styles: torch.Tensor
                           f"{target.mlp.model[0].fc.in_features}")
     k = styles.shape[0]
     chunk = chunk or default_chunk(content.device, k)
-    adain = target.mlp(styles.to(model_dtype(target)))  # every style's AdaIN parameters at once
+    # The style MLP on the decoder's chunks: a matrix multiply rounds differently for different
+    # batch sizes, so with one style per chunk (the CPU's) a style gives the same pixels whatever
+    # other styles share the call (an interpolation's end and the gallery style it ends on).
+    adain = [target.mlp(part) for part in styles.to(model_dtype(target)).split(chunk)]
     decoded = []
     for one in content.split(1):
         first_conv = target.dec.content_conv(one)
-        decoded += [target.dec(one, adain[i:i + chunk], first_conv) for i in range(0, k, chunk)]
+        decoded += [target.dec(one, params, first_conv) for params in adain]
     out = torch.cat(decoded).float()
     return out.view(content.shape[0], k, *out.shape[1:])
 

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from .data import image_dimensions, load_image, preprocess, to_pil
+from .devices import choose_paths
 from .errors import DataError
 from .inference import encode_style, sample_styles, translate
 from .model import MUNIT
@@ -36,9 +37,11 @@ class Translator:
     """One loaded model and the settings every request shares."""
 
     def __init__(self, model: MUNIT, image_size: int | None):
-        self.model = model
-        self.image_size = image_size
         self.device = next(model.parameters()).device
+        # The computation paths `munit translate` takes on this device, whoever loaded the model:
+        # the page promises the command's pixels.
+        self.model = choose_paths(model, self.device.type)
+        self.image_size = image_size
         self.style_dim = model.config.style_dim
 
     def directions(self) -> dict[str, str]:
