@@ -60,7 +60,10 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
     if bias is None:
         bias = x.new_zeros(weight.shape[0])
     x, weight = x.contiguous(), weight.contiguous()
-    outputs = [torch._nnpack_spatial_convolution(image, weight, bias, list(padding)) for image in x.split(1)]
+    try:
+        outputs = [torch._nnpack_spatial_convolution(image, weight, bias, list(padding)) for image in x.split(1)]
+    except RuntimeError:  # NNPACK reports a failure status, not why (e.g. uninitialised): oneDNN then
+        return F.conv2d(x, weight, bias, padding=tuple(padding))
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
 
