@@ -163,3 +163,13 @@ def test_help_parses_without_importing_torch(tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stderr, proc.stderr
+
+
+def test_help_paragraphs_wrap_with_the_terminal(tmp_path):
+    """A command's description is reflowed to the terminal's width, not broken where its docstring's
+    lines end (at 200 columns, a docstring's line end is the only reason to break these lines)."""
+    description = ok(munit("train", "--help", cwd=tmp_path)).split("╭")[0]
+    assert "sample grids to OUT/samples (open index.html), and every loss to" in description, description
+    listing = ok(munit("--help", cwd=tmp_path))
+    demo = next(line for line in listing.splitlines() if "│ demo " in line)
+    assert demo.rstrip(" │").endswith("several styles per input."), demo

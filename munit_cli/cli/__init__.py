@@ -6,6 +6,7 @@ command line (and `--help`) answers at once.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Annotated
 
@@ -33,11 +34,20 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+
+
+def _help_of(command) -> str:
+    """The command's docstring as help text, each paragraph on one line: Typer's rich mode keeps a
+    docstring's single line breaks, which land mid-sentence once the terminal rewraps the text."""
+    paragraphs = inspect.cleandoc(command.__doc__ or "").split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split("\n")) for paragraph in paragraphs)
+
+
 for name, command in (("train", train), ("demo", demo), ("translate", translate),
                       ("style-sample", style_sample), ("export", export), ("eval", eval_command), ("serve", serve), ("info", info),
                       ("import-official", import_official)):
-    app.command(name)(handle_errors(command))
-data_app.command("check")(handle_errors(check))
+    app.command(name, help=_help_of(command))(handle_errors(command))
+data_app.command("check", help=_help_of(check))(handle_errors(check))
 app.add_typer(data_app, name="data")
 
 
