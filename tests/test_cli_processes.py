@@ -173,3 +173,29 @@ def test_help_paragraphs_wrap_with_the_terminal(tmp_path):
     listing = ok(munit("--help", cwd=tmp_path))
     demo = next(line for line in listing.splitlines() if "│ demo " in line)
     assert demo.rstrip(" │").endswith("several styles per input."), demo
+
+
+def test_help_shows_every_option_text_whole(tmp_path):
+    """Rich reads '[...]' in help text as markup and drops it unless escaped: every option's help
+    (defaults in brackets included) must reach the screen as written."""
+    import typer.main
+
+    from munit_cli.cli import app
+
+    def commands(group, prefix=()):
+        for name, command in getattr(group, "commands", {}).items():
+            yield (*prefix, name), command
+            yield from commands(command, (*prefix, name))
+
+    checked = 0
+    for words, command in commands(typer.main.get_command(app)):
+        env = {**os.environ, "COLUMNS": "2000"}
+        shown = subprocess.run([str(MUNIT), *words, "--help"], cwd=tmp_path, env=env, capture_output=True,
+                               text=True, timeout=60).stdout
+        for param in command.params:
+            if getattr(param, "hidden", False):
+                continue
+            text = (getattr(param, "help", None) or "").replace("\\[", "[")
+            assert text in shown, (words, param.name, text)
+            checked += "[" in text
+    assert checked >= 8  # the train recipe's defaults and --config's [model]/[loss] tables

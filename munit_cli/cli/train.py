@@ -19,6 +19,15 @@ from ._options import DeviceOpt
 if TYPE_CHECKING:
     from ..layouts import Layout
 
+_RECIPE = TrainConfig()
+
+
+def _recipe_default(name: str) -> str:
+    """'[default: V]' for an option whose default lives in TrainConfig (the option itself defaults to
+    None, so that a --config file or the resumed run can supply it). The bracket is escaped: Rich
+    markup would read it as a style tag and drop it."""
+    return f"\\[default: {getattr(_RECIPE, name)}]"
+
 
 def load_toml(path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
@@ -98,21 +107,26 @@ def train(
     target_held_out: Annotated[Path | None, typer.Option(help="With --target-dir: B's held-out images.",
                                                          show_default=False)] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder. Default: runs/<source>2<target>.")] = None,
-    image_size: Annotated[int | None, typer.Option(help="Training crop size (multiple of 4). [default: 256]")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per domain per step, per process. [default: 1]")] = None,
-    iterations: Annotated[int | None, typer.Option(help="Training iterations. [default: 1000000]")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed. [default: 0]")] = None,
+    image_size: Annotated[int | None, typer.Option(
+        help="Training crop size (multiple of 4). " + _recipe_default("image_size"))] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Images per domain per step, per process. " + _recipe_default("batch_size"))] = None,
+    iterations: Annotated[int | None, typer.Option(help="Training iterations. " + _recipe_default("iterations"))] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed. " + _recipe_default("seed"))] = None,
     device: DeviceOpt = "auto",
-    precision: Annotated[str | None, typer.Option(help=f"{', '.join(PRECISIONS)}. [default: fp32]")] = None,
-    workers: Annotated[int | None, typer.Option(help="Data-loading processes. [default: 2]")] = None,
-    checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints. [default: 10000]")] = None,
-    sample_every: Annotated[int | None, typer.Option(help="Steps between sample grids. [default: 1000]")] = None,
-    compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the training step (CUDA graphs on CUDA). [default: on for one CUDA device]")] = None,
+    precision: Annotated[str | None, typer.Option(help=f"{', '.join(PRECISIONS)}. " + _recipe_default("precision"))] = None,
+    workers: Annotated[int | None, typer.Option(help="Data-loading processes. " + _recipe_default("workers"))] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(
+        help="Steps between checkpoints. " + _recipe_default("checkpoint_every"))] = None,
+    sample_every: Annotated[int | None, typer.Option(
+        help="Steps between sample grids. " + _recipe_default("sample_every"))] = None,
+    compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help=(
+        "torch.compile the training step (CUDA graphs on CUDA). \\[default: on for one CUDA device]"))] = None,
     channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last",
                                                        help="channels_last memory format (often faster on GPUs).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest state.")] = False,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with any TrainConfig setting "
-                                                   "([model] and [loss] tables for the model and loss weights).")] = None,
+                                                   "(\\[model] and \\[loss] tables for the model and loss weights).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the data and print the resolved config, then stop.")] = False,
     eval_every: Annotated[int, typer.Option(
         help="Every N steps, FID and LPIPS of 50 held-out inputs x 4 styles (needs the eval extra). 0: off.")] = 0,
