@@ -76,7 +76,7 @@ def test_style_sample_takes_images_as_arguments(imported, photos, tmp_path):
 def test_export_bundle_and_onnx(imported, photos, tmp_path):
     """ONNX export alone in its process: it used to work only after another test filled a cache."""
     pytest.importorskip("onnxruntime")
-    ok(munit("export", "--checkpoint", str(imported), "--output", "bundle.safetensors", cwd=tmp_path))
+    ok(munit("export", "--checkpoint", str(imported), "--out", "bundle.safetensors", cwd=tmp_path))
     output = ok(munit("export", "--checkpoint", str(imported), "--format", "onnx", "--output", "g", cwd=tmp_path))
     assert (tmp_path / "g.translate.onnx").is_file() and (tmp_path / "g.style.onnx").is_file()
     assert "largest difference" in output

@@ -219,6 +219,11 @@ def test_bad_inputs_give_clear_errors(trained_checkpoint, inputs, tmp_path):
         assert result.exit_code == 1, (args, result.output)
         assert "error:" in result.output and message in result.output, result.output
         assert "Traceback" not in result.output
+    # A path that does not exist stops the command before the model is loaded (no device line).
+    result = run("translate", str(inputs), str(tmp_path / "typo.png"), "--out", str(tmp_path / "typo-out"), *ckpt)
+    assert result.exit_code == 1 and "typo.png: no such image file or folder" in result.output
+    assert not (tmp_path / "typo-out").exists()
+    assert "precision" not in result.output and "translated" not in result.output, result.output
     # A corrupt input among good ones: the others are written, then a non-zero exit names it.
     out = tmp_path / "mixed"
     result = run("translate", str(corrupt_img), str(inputs), "-n", "1", "--out", str(out), *ckpt)

@@ -49,9 +49,15 @@ def default_image_size(metadata: dict[str, str], image_size: int | None, model: 
 
 
 def expand_inputs(inputs: list[Path]) -> list[Path]:
-    """Image files as given, and the images below each folder (recursive)."""
+    """Image files as given, and the images below each folder (recursive).
+
+    A path that does not exist is an error here, before any model is loaded: a typo should not
+    cost a model load and a partial run. Files that exist but do not decode fail one by one later.
+    """
     paths: list[Path] = []
     for item in inputs:
+        if not item.exists():
+            raise DataError(f"{item}: no such image file or folder")
         if item.is_dir():
             found = find_images(item)
             if not found:

@@ -17,7 +17,7 @@ ONNX_TOLERANCE = 1e-4
 
 def export(
     format: Annotated[str, typer.Option("--format", "-f", help="safetensors (inference bundle) or onnx.")] = "safetensors",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help=
+    output: Annotated[Path | None, typer.Option("--out", "--output", "-o", help=
                       "Output file (safetensors) or name prefix (onnx). Default: exports/<A>2<B>.")] = None,
     direction: DirectionOpt = None,
     half: Annotated[bool, typer.Option("--half", help="Store float16 weights (safetensors only).")] = False,

@@ -13,7 +13,7 @@ from ._console import console
 
 def import_official(
     gen_pt: Annotated[Path, typer.Argument(help="The released generator file, gen_XXXXXXXX.pt.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the .safetensors checkpoint.")],
+    output: Annotated[Path, typer.Option("--out", "--output", "-o", help="Where to write the .safetensors checkpoint.")],
     dis: Annotated[Path | None, typer.Option("--dis", help="The released discriminator file, dis_XXXXXXXX.pt.")] = None,
     domains: Annotated[str, typer.Option(help="Names of domains a and b, comma-separated.")] = "a,b",
     padding: Annotated[str, typer.Option(help="Padding the model was trained with (not stored in the .pt).")] = "reflect",

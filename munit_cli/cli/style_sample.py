@@ -85,13 +85,14 @@ def style_sample(
     from ..inference import interpolate_styles, sample_styles, translate
     from ._inference import default_image_size, expand_inputs, load_model, model_device, read_image
 
+    given = [*(inputs or []), *(content or [])]
+    given_paths = expand_inputs(given) if given else None  # before the model load: fail fast on typos
     model, metadata, checkpoint = load_model(checkpoint, device, precision)
     dev = model_device(model)
     direction = direction or metadata.get("default_direction", "A2B")
     source, target = model.generators_for(direction)
     size = default_image_size(metadata, image_size, model) or 256
-    given = [*(inputs or []), *(content or [])]
-    paths = expand_inputs(given) if given else _default_content(checkpoint, model, direction)
+    paths = given_paths or _default_content(checkpoint, model, direction)
     x = torch.cat([read_image(p, size, model, dev) for p in paths])
 
     if interpolate is not None:

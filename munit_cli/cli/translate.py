@@ -52,12 +52,12 @@ def translate(
     from ..inference import ReplayedTranslate, encode_style, sample_styles
     from ._inference import default_image_size, expand_inputs, load_model, model_device, read_image
 
+    paths = expand_inputs(inputs)
     model, metadata, _ = load_model(checkpoint, device, precision)
     dev = model_device(model)
     direction = direction or metadata.get("default_direction", "A2B")
     source, target = model.generators_for(direction)
     size = default_image_size(metadata, image_size, model)
-    paths = expand_inputs(inputs)
 
     # The styles every input is rendered with.
     if styles is not None:
@@ -101,8 +101,9 @@ def translate(
         _wait_for(writing)
     done = len(paths) - len(failed)
     seconds = time.perf_counter() - started
-    console.print(f"translated {done} image(s) {direction} into {len(codes)} style(s) each in {seconds:.1f} s "
-                  f"-> {out}")
+    if done:
+        console.print(f"translated {done} image(s) {direction} into {len(codes)} style(s) each in {seconds:.1f} s "
+                      f"-> {out}")
     if failed:
         raise fail(f"{len(failed)} input(s) could not be read: {', '.join(failed)}")
 
