@@ -62,7 +62,9 @@ class Layout:
         names = sorted(self.domains)
         if source is None or target is None:
             given = source or target
-            if len(names) != 2 or (given is not None and given not in names):
+            if given is not None:
+                self.domain(given)  # a misspelt domain: the error lists the ones found
+            if len(names) != 2:
                 raise DataError(f"{self.root} has {len(names)} domains ({', '.join(names) or 'none'}); "
                                 "say which two with --source and --target")
             if given is None:

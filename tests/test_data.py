@@ -149,3 +149,5 @@ def test_three_domains_need_flags_and_the_error_lists_them(tmp_path):
     assert layout.pick_pair("dog", "cat") == ("dog", "cat")
     with pytest.raises(DataError, match="domain 'horse' not found.*domains found: cat, dog, wild"):
         layout.pick_pair("horse", "cat")
+    with pytest.raises(DataError, match="domain 'horse' not found.*domains found: cat, dog, wild"):
+        layout.pick_pair("horse", None)  # one domain given, misspelt: named as such, not "say which two"
