@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import platform
 import statistics
 import tempfile
 import time
@@ -26,7 +27,7 @@ from pathlib import Path
 import torch
 
 from munit_cli import MUNIT, ModelConfig
-from munit_cli.devices import choose_paths, select_device
+from munit_cli.devices import choose_paths, path_switches, select_device
 from munit_cli.inference import ReplayedTranslate, sample_styles, translate
 from munit_cli.precision import cast_for_inference, resolve_precision
 
@@ -49,6 +50,20 @@ def interleaved(paths: dict[str, Callable[[], object]], rounds: int, warmup: int
             sync()
             times[name].append(time.perf_counter() - start)
     return times
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model name and its vector extensions that matter here."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    extensions = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{model or 'unknown CPU'}, {' '.join(extensions) or 'no AVX2'}"
 
 
 def main() -> None:
@@ -105,6 +120,12 @@ def main() -> None:
         fast.gen_b.dec.fast_convs = True
         fast_replayed = ReplayedTranslate(fast.gen_a, fast.gen_b, styles)
         paths[f"ours, {auto}, CUDA graph, fast convs"] = lambda: fast_replayed(x)
+    if device.type == "cpu":  # the same without NNPACK (oneDNN's convolutions), to show what it brings
+        onednn = cast_for_inference(copy.deepcopy(model), auto)
+        for module, attribute in path_switches(onednn):
+            if attribute == "nnpack":
+                setattr(module, attribute, False)
+        paths[f"ours, {auto}, NNPACK off"] = lambda: translate(onednn.gen_a, onednn.gen_b, x, styles)
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_onnx and device.type == "cpu":
             try:
@@ -127,7 +148,8 @@ def main() -> None:
             translate(compiled.gen_a, compiled.gen_b, x, styles)
             print(f"torch.compile of the decoder took {time.perf_counter() - start:.1f} s")
             paths[f"ours, {auto}, compiled"] = lambda: translate(compiled.gen_a, compiled.gen_b, x, styles)
-        print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, default model, "
+        print(f"torch {torch.__version__}, device {device} ({device_name(device)}), {torch.get_num_threads()} threads, "
+              "default model, "
               f"one {args.size}x{args.size} image into {args.n_styles} styles; {args.rounds} rounds of one "
               f"call per path in turn, after {args.warmup} warm-up call(s) each")
         times = interleaved(paths, args.rounds, args.warmup, sync)

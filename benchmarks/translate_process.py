@@ -57,10 +57,6 @@ with torch.no_grad():
             vutils.save_image(y, out / f"{i}_output{j:03d}.jpg", padding=0, normalize=True)
 """
 
-# `munit translate` with every convolution left to oneDNN (F.conv2d), as before munit_cli.nnpack.
-WITHOUT_NNPACK = ("import sys\nimport munit_cli.nnpack\nmunit_cli.nnpack._available = False\n"
-                  "from munit_cli.cli import main\nsys.argv[0] = 'munit'\nmain()\n")
-
 # (file name ending, function) -> row label, for the cProfile breakdown of `munit translate`.
 PHASES = {
     ("cli/_inference.py", "load_model"): "load the checkpoint",
@@ -148,7 +144,8 @@ def main() -> None:
             "munit translate (--precision auto)": [str(BIN / "munit"), *translate, "--out", str(folder / "auto")],
             "munit translate --precision fp32": [str(BIN / "munit"), *translate, "--out", str(folder / "fp32"),
                                                  "--precision", "fp32"],
-            "munit translate, NNPACK off (oneDNN)": [sys.executable, "-c", WITHOUT_NNPACK, *translate,
+            # Every convolution left to oneDNN (F.conv2d), as before munit_cli.nnpack.
+            "munit translate, NNPACK off (oneDNN)": ["env", "MUNIT_NNPACK=0", str(BIN / "munit"), *translate,
                                                      "--out", str(folder / "oneDNN")],
         }
         startup = [sys.executable, "-c", "import munit_cli.cli, munit_cli.inference, torch"]

@@ -15,21 +15,28 @@ for a CPU: the training step's gradients and exported graphs never see it.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 
 # From fewer input channels NNPACK gained nothing: a 7x7 convolution of an RGB image ran 0.91-1.03x.
 MIN_IN_CHANNELS = 16
 
+# MUNIT_NNPACK=0 leaves every convolution to oneDNN: the way out should NNPACK misbehave on some
+# CPU (it is measured on AVX2 only), and the baseline benchmarks/translate_process.py compares with.
+SWITCH_VARIABLE = "MUNIT_NNPACK"
+
 _available: bool | None = None
 
 
 def available() -> bool:
-    """Whether this torch build has NNPACK and this CPU runs it. The check also initialises NNPACK,
-    without which its convolution fails."""
+    """Whether this torch build has NNPACK, this CPU runs it, and MUNIT_NNPACK is not 0. The check
+    also initialises NNPACK, without which its convolution fails."""
     global _available
     if _available is None:
-        _available = bool(getattr(torch, "_nnpack_available", lambda: False)())
+        wanted = os.environ.get(SWITCH_VARIABLE, "1").strip() != "0"
+        _available = wanted and bool(getattr(torch, "_nnpack_available", lambda: False)())
     return _available
 
 

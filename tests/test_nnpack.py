@@ -1,8 +1,10 @@
 """NNPACK's convolutions (munit_cli.nnpack): the same results as F.conv2d to Winograd's rounding, taken
 by CPU inference only, never by a step that computes gradients."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,3 +110,26 @@ def test_a_step_with_gradients_never_takes_nnpack():
     with NnpackCalls() as calls:
         model.gen_a(x).square().mean().backward()
     assert calls.count == 0 and model.gen_a.enc_content.model[-1].model[0].model[0].nnpack
+
+
+def test_munit_nnpack_0_leaves_every_convolution_to_onednn():
+    """The way out should NNPACK misbehave on some CPU: MUNIT_NNPACK=0, read in a fresh process (the
+    answer is kept once asked). The translation then takes no NNPACK convolution."""
+    script = (
+        "import torch\n"
+        "from munit_cli import MUNIT, nnpack\n"
+        "from munit_cli.devices import choose_paths\n"
+        "from munit_cli.inference import sample_styles, translate\n"
+        "from tests.conftest import TINY_MODEL\n"
+        "from tests.test_nnpack import NnpackCalls\n"
+        "model = choose_paths(MUNIT(TINY_MODEL, discriminators=False).eval(), 'cpu')\n"
+        "with NnpackCalls() as calls:\n"
+        "    translate(model.gen_a, model.gen_b, torch.rand(1, 3, 32, 32), sample_styles(2, TINY_MODEL.style_dim))\n"
+        "print(nnpack.available(), calls.count)\n")
+    root = Path(__file__).resolve().parent.parent
+    for value, expected in (("0", "False 0"), ("1", "True 11")):  # 3 + 4 per style, as above
+        env = {**os.environ, nnpack.SWITCH_VARIABLE: value}
+        proc = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split()[-2:] == expected.split(), (value, proc.stdout)
