@@ -35,7 +35,6 @@ app = typer.Typer(
 )
 
 
-
 def _help_of(command) -> str:
     """The command's docstring as help text, each paragraph on one line: Typer's rich mode keeps a
     docstring's single line breaks, which land mid-sentence once the terminal rewraps the text."""
