@@ -1,13 +1,13 @@
-"""Seconds to translate one 256x256 image into 8 styles with the default model.
+"""Time to translate one 256x256 image into 8 styles with the default model.
 
 The released test recipe, written with our modules: encode once, then decode one style at a
-time, float32, eager, each decoder upsampling then convolving at full size. Ours, as `munit
-translate` runs it: `munit_cli.inference.translate` (the decoder's content-only convolution once per
-image, upsampling convolutions at the low resolution, the last one on 2x2 pixel blocks), with the
-weights cast once to the
-precision (`--precision auto`, the default: bf16 where the hardware computes it natively, else
-float32) and in float32; and the exported ONNX graph run by ONNX Runtime (when the onnx extra is
-installed).
+time, float32, eager, each decoder upsampling then convolving at full size, every convolution
+through F.conv2d. Ours, as `munit translate` runs it: `munit_cli.inference.translate` (the
+decoder's content-only convolution once per image, upsampling convolutions at the low resolution,
+the last one on 2x2 pixel blocks; on a CPU in float32, NNPACK's convolutions), with the weights
+cast once to the precision (`--precision auto`, the default: bf16 where the hardware computes it
+natively, else float32) and in float32; on a CPU also without NNPACK; and the exported ONNX graph
+run by ONNX Runtime (when the onnx extra is installed).
 
     python benchmarks/translate.py --compile
     python benchmarks/translate.py --device cuda --rounds 20
@@ -87,13 +87,17 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
+    # The released computation: each decoder upsampling, then convolving at full size, and every
+    # convolution through F.conv2d (oneDNN on a CPU, never NNPACK).
+    plain = copy.deepcopy(model)
+    for module, attribute in path_switches(plain):
+        if attribute in ("fast_convs", "nnpack"):
+            setattr(module, attribute, False)
+
     @torch.no_grad()
     def released():
-        fast_convs, model.gen_b.dec.fast_convs = model.gen_b.dec.fast_convs, False  # upsample, then a full-size conv
-        content, _ = model.gen_a.encode(x)  # test.py encodes content and (unused) style
-        out = [model.gen_b.decode(content, styles[k:k + 1]) for k in range(len(styles))]
-        model.gen_b.dec.fast_convs = fast_convs
-        return out
+        content, _ = plain.gen_a.encode(x)  # test.py encodes content and (unused) style
+        return [plain.gen_b.decode(content, styles[k:k + 1]) for k in range(len(styles))]
 
     casts = {}  # precision -> a copy of the generators with weights of that dtype
 
@@ -120,7 +124,7 @@ def main() -> None:
         fast.gen_b.dec.fast_convs = True
         fast_replayed = ReplayedTranslate(fast.gen_a, fast.gen_b, styles)
         paths[f"ours, {auto}, CUDA graph, fast convs"] = lambda: fast_replayed(x)
-    if device.type == "cpu":  # the same without NNPACK (oneDNN's convolutions), to show what it brings
+    if device.type == "cpu":  # ours without NNPACK (oneDNN's convolutions), to show what it brings
         onednn = cast_for_inference(copy.deepcopy(model), auto)
         for module, attribute in path_switches(onednn):
             if attribute == "nnpack":
