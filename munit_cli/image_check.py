@@ -72,20 +72,22 @@ def check_images(paths: Iterable[Path], cache: dict[str, list] | None = None,
                  on_checked: Callable[[int], None] | None = None, workers: int | None = None) -> CheckResult:
     """Decode every image not already in ``cache`` with the same size and mtime.
 
-    ``cache`` (path -> [size, mtime_ns, problem or None]) is updated in place with every result;
+    ``cache`` (absolute path -> [size, mtime_ns, problem or None]) is updated in place with every result;
     ``on_checked(n)`` is told of each batch of n files done (progress bars).
     """
     paths = list(paths)
     cache = {} if cache is None else cache
+    # Keyed by absolute path: a run started on ./afhq resumes with the absolute paths of run.json.
+    keys = {p: os.path.abspath(p) for p in paths}
     signatures = {p: _signature(p) for p in paths}
-    todo = [p for p in paths if cache.get(str(p), [None, None])[:2] != signatures[p]]
+    todo = [p for p in paths if cache.get(keys[p], [None, None])[:2] != signatures[p]]
     if on_checked and len(paths) > len(todo):
         on_checked(len(paths) - len(todo))
     workers = workers or min(32, 2 * (os.cpu_count() or 1))  # twice the cores: file reads overlap decodes
     with ThreadPoolExecutor(workers) as pool:
         for path, problem in zip(todo, pool.map(image_problem, todo)):
-            cache[str(path)] = [*signatures[path], problem]
+            cache[keys[path]] = [*signatures[path], problem]
             if on_checked:
                 on_checked(1)
-    bad = {p: cache[str(p)][2] for p in paths if cache[str(p)][2] is not None}
+    bad = {p: cache[keys[p]][2] for p in paths if cache[keys[p]][2] is not None}
     return CheckResult([p for p in paths if p not in bad], bad, len(paths) - len(todo))

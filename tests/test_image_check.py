@@ -58,6 +58,18 @@ def test_results_are_cached_by_path_size_and_mtime(tmp_path):
     assert third.from_cache == 3 and not third.bad
 
 
+def test_the_cache_holds_for_relative_and_absolute_spellings(tmp_path, monkeypatch):
+    """A run trained on ./afhq resumes with run.json's absolute paths: the same files, one cache."""
+    (tmp_path / "data").mkdir()
+    paths = [_photo(tmp_path / "data" / f"{i}.jpg", 64) for i in range(3)]
+    cache: dict = {}
+    monkeypatch.chdir(tmp_path)
+    relative = check_images([p.relative_to(tmp_path) for p in paths], cache)
+    assert relative.from_cache == 0 and relative.good == [Path("data") / p.name for p in paths]
+    absolute = check_images(paths, cache)
+    assert absolute.from_cache == 3 and absolute.good == paths
+
+
 def test_train_names_bad_images_before_the_first_step(tmp_path):
     root = make_shapes_dataset(tmp_path / "data", n_train=6, n_test=1, size=32)
     bad = [_truncate(_photo(root / "train" / "paint" / f"broken{i}.jpg", 64)) for i in range(7)]

@@ -46,7 +46,8 @@ def check_domains(domains: dict[str, list[Path]], cache_file: Path | None = None
         return results
     counts = ", ".join(f"{name} {len(r.good)} images" for name, r in results.items())
     cached = sum(r.from_cache for r in results.values())
-    console.print(f"checked {total} images ({cached} unchanged since the last check): {counts}", highlight=False)
+    since = f" ({cached} unchanged since the last check)" if cache_file is not None else ""  # no cache: no last check
+    console.print(f"checked {total} images{since}: {counts}", highlight=False)
     if bad:
         where = f"; all of them in {bad_list}" if bad_list is not None else ""
         err_console.print(f"[yellow]warning:[/] {len(bad)} unreadable image(s), left out{where}:", highlight=False)
