@@ -93,6 +93,16 @@ def test_style_ref_is_deterministic_and_differs_from_random(trained_checkpoint, 
     r1, r2, rand = (pixels(tmp_path / n / f"{stem}_style0.png") for n in ("r1", "r2", "rand"))
     assert np.array_equal(r1, r2) and not np.array_equal(r1, rand)
     assert not (tmp_path / "r1" / f"{stem}_style1.png").exists()  # one reference, one style
+    # A folder of references: one style per image in it, in the folder's sorted order.
+    references = shapes_root / "test" / "paint"
+    assert run("translate", str(inputs), "--style-ref", str(references), "--out", str(tmp_path / "folder"),
+               *args).exit_code == 0
+    n = len(list(references.iterdir()))
+    assert (tmp_path / "folder" / f"{stem}_style{n - 1}.png").exists()
+    assert not (tmp_path / "folder" / f"{stem}_style{n}.png").exists()
+    first = sorted(references.iterdir())[0]
+    assert run("translate", str(inputs), "--style-ref", str(first), "--out", str(tmp_path / "first"), *args).exit_code == 0
+    assert np.array_equal(pixels(tmp_path / "folder" / f"{stem}_style0.png"), pixels(tmp_path / "first" / f"{stem}_style0.png"))
 
 
 def test_saved_styles_are_reused(trained_checkpoint, inputs, tmp_path):

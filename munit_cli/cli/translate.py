@@ -20,8 +20,8 @@ def translate(
     n_styles: Annotated[int, typer.Option("--n-styles", "-n", help="Random styles per input.")] = 8,
     seed: SeedOpt = 0,
     style_ref: Annotated[list[Path] | None, typer.Option(
-        help="A reference image of the target domain: use its style instead of random ones. "
-        "Repeat the option for several (--style-ref a.jpg --style-ref b.jpg).")] = None,
+        help="A reference image of the target domain, or a folder of them: use their styles (one per "
+        "image) instead of random ones. Repeat the option for several (--style-ref a.jpg --style-ref b.jpg).")] = None,
     styles: Annotated[Path | None, typer.Option(
         help="Style codes saved by `munit style-sample --save-styles` (same styles for every input).")] = None,
     direction: DirectionOpt = None,
@@ -53,6 +53,7 @@ def translate(
     from ._inference import default_image_size, expand_inputs, load_model, model_device, read_image
 
     paths = expand_inputs(inputs)
+    references = expand_inputs(style_ref) if style_ref else []
     model, metadata, _ = load_model(checkpoint, device, precision)
     dev = model_device(model)
     direction = direction or metadata.get("default_direction", "A2B")
@@ -62,8 +63,8 @@ def translate(
     # The styles every input is rendered with.
     if styles is not None:
         codes = load_styles(styles, model.config.style_dim).to(dev)
-    elif style_ref:
-        refs = [read_image(p, size, model, dev) for p in style_ref]
+    elif references:
+        refs = [read_image(p, size, model, dev) for p in references]
         codes = torch.cat([encode_style(target, r) for r in refs])
     else:
         codes = sample_styles(n_styles, model.config.style_dim, seed, dev)
