@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from munit_cli import MUNIT, ModelConfig
-from munit_cli.devices import choose_paths, path_switches, select_device
+from munit_cli.devices import choose_paths, select_device, set_paths
 from munit_cli.inference import ReplayedTranslate, sample_styles, translate
 from munit_cli.precision import cast_for_inference, resolve_precision
 
@@ -89,10 +89,7 @@ def main() -> None:
 
     # The released computation: each decoder upsampling, then convolving at full size, and every
     # convolution through F.conv2d (oneDNN on a CPU, never NNPACK).
-    plain = copy.deepcopy(model)
-    for module, attribute in path_switches(plain):
-        if attribute in ("fast_convs", "nnpack"):
-            setattr(module, attribute, False)
+    plain = set_paths(copy.deepcopy(model), fast_convs=False, nnpack=False)
 
     @torch.no_grad()
     def released():
@@ -125,10 +122,7 @@ def main() -> None:
         fast_replayed = ReplayedTranslate(fast.gen_a, fast.gen_b, styles)
         paths[f"ours, {auto}, CUDA graph, fast convs"] = lambda: fast_replayed(x)
     if device.type == "cpu":  # ours without NNPACK (oneDNN's convolutions), to show what it brings
-        onednn = cast_for_inference(copy.deepcopy(model), auto)
-        for module, attribute in path_switches(onednn):
-            if attribute == "nnpack":
-                setattr(module, attribute, False)
+        onednn = set_paths(cast_for_inference(copy.deepcopy(model), auto), nnpack=False)
         paths[f"ours, {auto}, NNPACK off"] = lambda: translate(onednn.gen_a, onednn.gen_b, x, styles)
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_onnx and device.type == "cpu":

@@ -8,6 +8,9 @@ exist is a ``DeviceError`` naming the devices that do.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -90,6 +93,35 @@ def path_switches(model: nn.Module) -> list[tuple[nn.Module, str]]:
         elif isinstance(module, ConvBlock):
             switches.append((module, "nnpack"))
     return switches
+
+
+SWITCHES = ("few_kernels", "fast_convs", "nnpack")
+
+
+def set_paths(model: nn.Module, **values: bool) -> nn.Module:
+    """Set the named switches (``few_kernels``, ``fast_convs``, ``nnpack``) on every layer that has
+    them, leave the others; return ``model``. E.g. ``set_paths(model, nnpack=False)``."""
+    unknown = set(values) - set(SWITCHES)
+    if unknown:
+        raise ValueError(f"no path switch named {', '.join(sorted(unknown))}; the switches are {', '.join(SWITCHES)}")
+    for module, attribute in path_switches(model):
+        if attribute in values:
+            setattr(module, attribute, values[attribute])
+    return model
+
+
+@contextlib.contextmanager
+def plain_paths(model: nn.Module) -> Iterator[nn.Module]:
+    """Every switch off inside (the plain computation: the norms written out, the released decoder,
+    ``F.conv2d``); as they were afterwards."""
+    switches = path_switches(model)
+    saved = [getattr(module, attribute) for module, attribute in switches]
+    set_paths(model, **dict.fromkeys(SWITCHES, False))
+    try:
+        yield model
+    finally:
+        for (module, attribute), value in zip(switches, saved):
+            setattr(module, attribute, value)
 
 
 def choose_paths(model: nn.Module, device_type: str) -> nn.Module:

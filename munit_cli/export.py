@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .checkpoint import KIND_GENERATOR, atomic_save, build_metadata
-from .devices import path_switches
+from .devices import plain_paths
 from .errors import ConfigError, MunitError
 from .model import MUNIT
 from .networks import Generator
@@ -115,24 +115,6 @@ def _quietly(function, *args, **kwargs):
         return function(*args, **kwargs)
 
 
-@contextlib.contextmanager
-def _plain_paths(model: nn.Module):
-    """Export the plain computation, whatever device the model was set up for: the norms written out
-    and the released decoder (upsample, then convolve). Standard operators for any ONNX consumer,
-    exported in half the time of the CPU fast paths and about 5% slower in onnxruntime
-    (benchmarks/onnx_export.py). The CUDA paths' fused norm views the batch as channels, which the
-    exporter would fix at the traced batch size."""
-    switches = path_switches(model)
-    saved = [getattr(module, attribute) for module, attribute in switches]
-    for module, attribute in switches:
-        setattr(module, attribute, False)
-    try:
-        yield
-    finally:
-        for (module, attribute), value in zip(switches, saved):
-            setattr(module, attribute, value)
-
-
 def export_onnx(model: MUNIT, base: str | Path, direction: str, image_size: int = 64,
                 seed: int = 0) -> OnnxExport:
     """Write ``<base>.translate.onnx`` and ``<base>.style.onnx``, then run both with onnxruntime on
@@ -147,7 +129,12 @@ def export_onnx(model: MUNIT, base: str | Path, direction: str, image_size: int 
     translate, style_net = TranslateGraph(source, target).eval(), StyleGraph(target).eval()
     paths = base.with_name(base.name + ".translate.onnx"), base.with_name(base.name + ".style.onnx")
     sizes = dict(multiple=2 ** model.config.n_downsample, min_size=model.config.min_generator_image_size())
-    with _plain_paths(model):
+    # The plain computation, whatever device the model was set up for: the norms written out and the
+    # released decoder (upsample, then convolve). Standard operators for any ONNX consumer, exported
+    # in half the time of the CPU fast paths and about 5% slower in onnxruntime
+    # (benchmarks/onnx_export.py). The CUDA paths' fused norm views the batch as channels, which the
+    # exporter would fix at the traced batch size.
+    with plain_paths(model):
         exporters = {_export_graph(translate, (image, style), paths[0], ["image", "style"], "translated", **sizes),
                      _export_graph(style_net, (image,), paths[1], ["image"], "style", **sizes)}
 

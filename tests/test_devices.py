@@ -66,3 +66,21 @@ def test_no_gpu(no_gpu):
 def test_nonsense(name, message):
     with pytest.raises(DeviceError, match=message):
         select_device(name)
+
+
+def test_path_switches_set_by_name_and_restored_after_plain_paths():
+    from munit_cli import MUNIT
+    from munit_cli.devices import choose_paths, path_switches, plain_paths, set_paths
+
+    from .conftest import TINY_MODEL
+
+    model = choose_paths(MUNIT(TINY_MODEL, discriminators=False), "cpu")
+    chosen = [(module, name, getattr(module, name)) for module, name in path_switches(model)]
+    assert {name for _, name, value in chosen if value} == {"fast_convs", "nnpack"}  # the CPU's paths
+    with plain_paths(model):
+        assert not any(getattr(module, name) for module, name in path_switches(model))
+    assert all(getattr(module, name) == value for module, name, value in chosen)
+    set_paths(model, nnpack=False)
+    assert {name for module, name in path_switches(model) if getattr(module, name)} == {"fast_convs"}
+    with pytest.raises(ValueError, match="no path switch named npack"):
+        set_paths(model, npack=False)
