@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Every CUDA figure in the README, on one GPU, in three calls of under 10 minutes each:
+# Every CUDA figure in the README, on one GPU, in calls of under 10 minutes each:
 #
+#     bash benchmarks/run_cuda.sh OUT_DIR layout     # batch 8 compiled: NCHW, inductor's channels_last forced,
+#                                                    # channels_last model (the open lever for batch 8; first)
 #     bash benchmarks/run_cuda.sh OUT_DIR batch1     # translate, train step at batch 1, kernel table
-#     bash benchmarks/run_cuda.sh OUT_DIR batch8     # train step at batch 8 (two compiled variants)
+#     bash benchmarks/run_cuda.sh OUT_DIR batch8     # train step at batch 8, eager and the fast convs compiled
 #     bash benchmarks/run_cuda.sh OUT_DIR tests      # pytest -m cuda (the compiled training test compiles 3 times)
 #
 # Each part has its own time limit so a slow one cannot hide the rest; timings run alone on the GPU.
@@ -35,11 +37,14 @@ batch1)
         2>&1 | tee "$out/results_train_step_cuda.txt"
     timeout 90 $py benchmarks/kernel_table.py --variants ours-bf16 ours-bf16-channels-last --batch 8 \
         2>&1 | tee "$out/results_kernel_table_cuda.txt" ;;
-batch8)  # channels_last compiled: inductor writes its own norms, which may keep NHWC throughout
+layout)  # the compiled step's layout conversions (benchmarks/layout_decision.py says why they are there)
+    timeout 560 $py benchmarks/train_step.py --device cuda --sizes 256 --batches 8 --iters 15 --warmup 3 \
+        --variants released-fp32 ours-bf16-compile ours-bf16-compile-layout-opt ours-bf16-channels-last-compile \
+        2>&1 | tee "$out/results_train_step_cuda_layout.txt" ;;
+batch8)
     timeout 540 $py benchmarks/train_step.py --device cuda --sizes 256 --batches 8 --iters 15 --warmup 3 \
-        --variants released-fp32 ours-bf16 ours-bf16-compile ours-bf16-channels-last-compile \
-        ours-bf16-compile-fast-convs ours-bf16-channels-last \
+        --variants released-fp32 ours-bf16 ours-bf16-channels-last ours-bf16-compile-fast-convs \
         2>&1 | tee "$out/results_train_step_cuda_batch8.txt" ;;
 *)
-    echo "unknown part $part: batch1, batch8 or tests"; exit 2 ;;
+    echo "unknown part $part: layout, batch1, batch8 or tests"; exit 2 ;;
 esac

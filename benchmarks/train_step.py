@@ -47,6 +47,11 @@ VARIANTS = {  # compile is off unless named: the Trainer would otherwise compile
     # The decoder's low-resolution upsampling convolutions (the CPU path; fewer multiply-adds, more
     # operators), compiled: in CUDA graphs the extra launches cost nothing.
     "ours-bf16-compile-fast-convs": dict(precision="bf16", compile=True),
+    # Inductor's own channels_last choice forced on. Its heuristic declines it for this model's
+    # training graph (three decoder convolutions halve the channels: 256->128, 128->64, 64->3), so
+    # the compiled step hands cuDNN NCHW tensors and cuDNN converts them (914 conversion kernels,
+    # 17.9 ms of the compiled batch-8 step's 102 ms on an H200). CPU check: benchmarks/layout_decision.py.
+    "ours-bf16-compile-layout-opt": dict(precision="bf16", compile=True),
 }
 DEFAULT_VARIANTS = ["released-fp32", "ours-fp32", "ours-bf16", "ours-bf16-channels-last"]
 
@@ -98,6 +103,9 @@ def build_step(variant: str, size: int, batch: int, device: str) -> tuple[Traine
     if variant.startswith("released") or variant.endswith("fast-convs"):
         # released: upsample, then a 5x5 conv at full size; fast-convs: the convs at the low resolution
         trainer.model.gen_a.dec.fast_convs = trainer.model.gen_b.dec.fast_convs = variant.endswith("fast-convs")
+    if variant.endswith("layout-opt"):  # this process compiles only this variant
+        import torch._inductor.config as inductor_config
+        inductor_config.force_layout_optimization = True
     x_a, x_b = (torch.rand(batch, 3, size, size, device=trainer.device) * 2 - 1 for _ in range(2))
     if config.channels_last:
         x_a, x_b = (x.contiguous(memory_format=torch.channels_last) for x in (x_a, x_b))
