@@ -101,8 +101,10 @@ def test_style_ref_is_deterministic_and_differs_from_random(trained_checkpoint, 
     assert (tmp_path / "folder" / f"{stem}_style{n - 1}.png").exists()
     assert not (tmp_path / "folder" / f"{stem}_style{n}.png").exists()
     first = sorted(references.iterdir())[0]
-    assert run("translate", str(inputs), "--style-ref", str(first), "--out", str(tmp_path / "first"), *args).exit_code == 0
-    assert np.array_equal(pixels(tmp_path / "folder" / f"{stem}_style0.png"), pixels(tmp_path / "first" / f"{stem}_style0.png"))
+    assert run("translate", str(inputs), "--style-ref", str(first), "--out", str(tmp_path / "first"),
+               *args).exit_code == 0
+    assert np.array_equal(pixels(tmp_path / "folder" / f"{stem}_style0.png"),
+                          pixels(tmp_path / "first" / f"{stem}_style0.png"))
 
 
 def test_saved_styles_are_reused(trained_checkpoint, inputs, tmp_path):
