@@ -19,7 +19,7 @@ def translate(
                                                  show_default=False)],
     n_styles: Annotated[int, typer.Option("--n-styles", "-n", help="Random styles per input.")] = 8,
     seed: SeedOpt = 0,
-    style_ref: Annotated[list[Path] | None, typer.Option(
+    style_ref: Annotated[list[Path] | None, typer.Option(metavar="<path>",
         help="A reference image of the target domain, or a folder of them: use their styles (one per "
         "image) instead of random ones. Repeat the option for several (--style-ref a.jpg --style-ref b.jpg).")] = None,
     styles: Annotated[Path | None, typer.Option(
