@@ -117,8 +117,7 @@ def main() -> None:
         paths[f"ours, {auto}, CUDA graph"] = lambda: replayed[auto](x)
         paths["ours, fp32, CUDA graph"] = lambda: replayed["fp32"](x)
         # The CPU's decoder path (fewer multiply-adds, more launches): in a graph, launches are free.
-        fast = cast_for_inference(copy.deepcopy(model), auto)
-        fast.gen_b.dec.fast_convs = True
+        fast = set_paths(cast_for_inference(copy.deepcopy(model), auto), fast_convs=True)
         fast_replayed = ReplayedTranslate(fast.gen_a, fast.gen_b, styles)
         paths[f"ours, {auto}, CUDA graph, fast convs"] = lambda: fast_replayed(x)
     if device.type == "cpu":  # ours without NNPACK (oneDNN's convolutions), to show what it brings
@@ -146,10 +145,9 @@ def main() -> None:
             translate(compiled.gen_a, compiled.gen_b, x, styles)
             print(f"torch.compile of the decoder took {time.perf_counter() - start:.1f} s")
             paths[f"ours, {auto}, compiled"] = lambda: translate(compiled.gen_a, compiled.gen_b, x, styles)
-        print(f"torch {torch.__version__}, device {device} ({device_name(device)}), {torch.get_num_threads()} threads, "
-              "default model, "
-              f"one {args.size}x{args.size} image into {args.n_styles} styles; {args.rounds} rounds of one "
-              f"call per path in turn, after {args.warmup} warm-up call(s) each")
+        print(f"torch {torch.__version__}, device {device} ({device_name(device)}), {torch.get_num_threads()} "
+              f"threads, default model, one {args.size}x{args.size} image into {args.n_styles} styles; "
+              f"{args.rounds} rounds of one call per path in turn, after {args.warmup} warm-up call(s) each")
         times = interleaved(paths, args.rounds, args.warmup, sync)
     if auto != "fp32":  # what the faster default costs in output pixels (levels of 255)
         def levels(x: torch.Tensor) -> torch.Tensor:

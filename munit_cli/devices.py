@@ -135,6 +135,4 @@ def choose_paths(model: nn.Module, device_type: str) -> nn.Module:
     same results to float rounding (tests/test_networks.py, tests/test_nnpack.py).
     """
     cpu = device_type == "cpu"
-    for module, attribute in path_switches(model):
-        setattr(module, attribute, not cpu if attribute == "few_kernels" else cpu)
-    return model
+    return set_paths(model, few_kernels=not cpu, fast_convs=cpu, nnpack=cpu)
