@@ -20,6 +20,7 @@ import onnxruntime as ort
 import torch
 
 from munit_cli import MUNIT, ModelConfig
+from munit_cli.devices import set_paths
 from munit_cli.export import StyleGraph, TranslateGraph, _export_graph
 
 
@@ -42,7 +43,7 @@ def main() -> None:
         print(f"first export (style graph, with the exporter's imports): {time.perf_counter() - start:.1f} s")
         print(f"{'decoder in the graph':28} {'export s':>9} {'onnxruntime ms':>15}")
         for name, fast in (("released (munit export)", False), ("CPU fast paths", True)):
-            model.gen_b.dec.fast_convs = fast
+            set_paths(model.gen_b, fast_convs=fast)
             path = Path(tmp) / f"{fast}.onnx"
             start = time.perf_counter()
             _export_graph(graph, example, path, ["image", "style"], "translated", **sizes)

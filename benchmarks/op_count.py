@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from train_step import released_iteration  # noqa: E402
 
 from munit_cli.config import LossWeights, ModelConfig, TrainConfig  # noqa: E402
-from munit_cli.devices import choose_paths  # noqa: E402
+from munit_cli.devices import choose_paths, set_paths  # noqa: E402
 from munit_cli.precision import DTYPES, WorkingCopies, wants_working_copies  # noqa: E402
 from munit_cli.train import Trainer  # noqa: E402
 
@@ -102,7 +102,7 @@ def count(variant: str, size: int, gpu_paths: bool, model: ModelConfig | None = 
                                         enabled=wants_working_copies(torch.device("cuda"), distributed=False))
     x_a, x_b = (torch.rand(1, 3, size, size) * 2 - 1 for _ in range(2))
     if variant == "released":
-        trainer.model.gen_a.dec.fast_convs = trainer.model.gen_b.dec.fast_convs = False
+        set_paths(trainer.model, fast_convs=False)  # upsample, then a 5x5 conv at full size
         step = lambda: released_iteration(trainer, x_a, x_b)  # noqa: E731
     else:
         step = lambda: trainer.train_step(x_a, x_b)  # noqa: E731

@@ -32,7 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from munit_cli.config import LossWeights, ModelConfig, TrainConfig
-from munit_cli.devices import select_device
+from munit_cli.devices import select_device, set_paths
 from munit_cli.losses import adversarial_discriminator_loss, adversarial_generator_loss, l1
 from munit_cli.train import Trainer
 
@@ -102,7 +102,7 @@ def build_step(variant: str, size: int, batch: int, device: str) -> tuple[Traine
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device=device)
     if variant.startswith("released") or variant.endswith("fast-convs"):
         # released: upsample, then a 5x5 conv at full size; fast-convs: the convs at the low resolution
-        trainer.model.gen_a.dec.fast_convs = trainer.model.gen_b.dec.fast_convs = variant.endswith("fast-convs")
+        set_paths(trainer.model, fast_convs=variant.endswith("fast-convs"))
     if variant.endswith("layout-opt"):  # this process compiles only this variant
         import torch._inductor.config as inductor_config
         inductor_config.force_layout_optimization = True

@@ -41,10 +41,11 @@ import torchvision.utils as vutils
 from PIL import Image
 
 from munit_cli.checkpoint import load_checkpoint
+from munit_cli.devices import set_paths
 
 checkpoint, out, images = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
-model = load_checkpoint(checkpoint).eval()
-model.gen_b.dec.fast_convs = False  # the released decoder: upsample, then convolve at full size
+# the released decoder (upsample, then convolve at full size) and the plain norms and convolutions
+model = set_paths(load_checkpoint(checkpoint).eval(), fast_convs=False)
 transform = T.Compose([T.Resize(256), T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
 torch.manual_seed(0)
 with torch.no_grad():

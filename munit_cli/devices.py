@@ -15,6 +15,8 @@ import torch
 from torch import nn
 
 from .errors import DeviceError
+from .layers import AdaptiveInstanceNorm, ConvBlock, InstanceNorm, LayerNorm
+from .networks import Decoder
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
 
@@ -77,25 +79,21 @@ def _cuda(index: int | None, local_rank: int | None, name: str) -> torch.device:
     return torch.device("cuda", index)
 
 
+# Path switch -> the layers that carry it. Each picks between two computations of the same result:
+# the norms' ``few_kernels``, the decoders' ``fast_convs`` and the convolution blocks' ``nnpack``.
+SWITCHED_LAYERS: dict[str, tuple[type[nn.Module], ...]] = {
+    "few_kernels": (AdaptiveInstanceNorm, InstanceNorm, LayerNorm),
+    "fast_convs": (Decoder,),
+    "nnpack": (ConvBlock,),
+}
+SWITCHES = tuple(SWITCHED_LAYERS)
+
+
 def path_switches(model: nn.Module) -> list[tuple[nn.Module, str]]:
-    """Every (layer, attribute) that picks between two computation paths: the norms' ``few_kernels``,
-    the decoders' ``fast_convs`` and the convolution blocks' ``nnpack``. All False is the plain
-    computation (the ONNX graphs' paths)."""
-    from .layers import AdaptiveInstanceNorm, ConvBlock, InstanceNorm, LayerNorm
-    from .networks import Decoder
-
-    switches = []
-    for module in model.modules():
-        if isinstance(module, (AdaptiveInstanceNorm, InstanceNorm, LayerNorm)):
-            switches.append((module, "few_kernels"))
-        elif isinstance(module, Decoder):
-            switches.append((module, "fast_convs"))
-        elif isinstance(module, ConvBlock):
-            switches.append((module, "nnpack"))
-    return switches
-
-
-SWITCHES = ("few_kernels", "fast_convs", "nnpack")
+    """Every (layer, attribute) of ``model`` that picks between two computation paths (see
+    ``SWITCHED_LAYERS``). All False is the plain computation (the ONNX graphs' paths)."""
+    return [(module, switch) for module in model.modules()
+            for switch, layers in SWITCHED_LAYERS.items() if isinstance(module, layers)]
 
 
 def set_paths(model: nn.Module, **values: bool) -> nn.Module:

@@ -12,7 +12,6 @@ trains, checkpoints and resumes. Files written under ``out_dir``:
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import signal
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -227,11 +226,11 @@ class Trainer:
         return {"opt_gen": self.opt_gen, "opt_dis": self.opt_dis}
 
     def ema_model(self) -> MUNIT:
-        """A copy of the model for evaluation, in eval mode, with the EMA generators' weights if any."""
-        model = copy.deepcopy(self.model).eval()
-        if self.ema is not None:
-            model.load_state_dict(self.ema, strict=False)  # the generators only
-        return model
+        """The generators for evaluation, in eval mode: a new model with the EMA weights if any
+        (else the current ones), without discriminators (evaluation never scores)."""
+        model = MUNIT(self.model.config, self.model.domains, discriminators=False, init_weights=False)
+        model.load_state_dict(self.ema if self.ema is not None else self._generator_state())
+        return choose_paths(model.to(self.device), self.device.type).eval()
 
     def _generator_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.model.state_dict().items() if k.startswith(("gen_a.", "gen_b."))}

@@ -75,6 +75,20 @@ def test_resume_gives_identical_weights(shapes_root, tmp_path):
     assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
 
 
+def test_ema_model_holds_the_ema_generators_and_no_discriminators(shapes_root, tmp_path):
+    trainer = _trainer(shapes_root, tmp_path / "run", iterations=2, ema_decay=0.9)
+    trainer.fit()
+    model = trainer.ema_model()
+    assert not model.has_discriminators and not model.training
+    weights = model.state_dict()
+    assert weights.keys() == trainer.ema.keys()
+    assert all(torch.equal(weights[k], trainer.ema[k]) for k in weights)
+    live = trainer.model.state_dict()
+    assert any(not torch.equal(weights[k], live[k]) for k in weights)  # EMA, not the trained weights
+    key = next(iter(weights))
+    assert weights[key].data_ptr() != trainer.ema[key].data_ptr()  # a copy: evaluation cannot touch the EMA
+
+
 def test_bad_and_odd_images_do_not_stop_training(tmp_path):
     root = make_shapes_dataset(tmp_path / "data", n_train=4, n_test=1, size=32)
     (root / "train" / "sketch" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
