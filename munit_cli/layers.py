@@ -291,7 +291,7 @@ for _phase, _groups in _TAP_GROUPS.items():
 _LOW_RES_PADDING = {"zeros": "constant", "replicate": "replicate", "reflect": "replicate"}
 
 
-def convolve(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, use_nnpack: bool) -> torch.Tensor:
+def conv2d_or_nnpack(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, use_nnpack: bool) -> torch.Tensor:
     """``F.conv2d(x, weight, bias)``; through NNPACK where ``use_nnpack`` and it can (``nnpack.usable``)."""
     if use_nnpack and nnpack.usable(x, weight):
         return nnpack.conv2d(x, weight, bias)
@@ -305,7 +305,7 @@ def upsample_conv5x5(x: torch.Tensor, conv: nn.Conv2d, use_nnpack: bool = False)
     # [out, in, 5, 5] -> [out, phase_y, phase_x, in, 3, 3] -> [out * 4, in, 3, 3] (pixel-shuffle order)
     phases = torch.einsum("ayj,bxk,oijk->oabiyx", fold, fold, weight).reshape(-1, weight.shape[1], 3, 3)
     low = F.pad(x, (1, 1, 1, 1), mode=_LOW_RES_PADDING[conv.padding_mode])
-    out = pixel_shuffle_2x(convolve(low, phases, bias.repeat_interleave(4), use_nnpack))
+    out = pixel_shuffle_2x(conv2d_or_nnpack(low, phases, bias.repeat_interleave(4), use_nnpack))
     return _add_reflection_terms(out, x, weight) if conv.padding_mode == "reflect" else out
 
 
@@ -393,4 +393,4 @@ def conv_on_2x2_blocks(x: torch.Tensor, conv: nn.Conv2d, use_nnpack: bool = Fals
     kernel = torch.einsum("prti,qsuj,ocij->opqcrstu", select, select, weight).flatten(0, 2).flatten(1, 3)
     mode = "constant" if conv.padding_mode == "zeros" else conv.padding_mode
     blocks = pixel_unshuffle_2x(F.pad(x, (conv.padding[1],) * 2 + (conv.padding[0],) * 2, mode=mode))
-    return pixel_shuffle_2x(convolve(blocks, kernel, bias.repeat_interleave(4), use_nnpack))
+    return pixel_shuffle_2x(conv2d_or_nnpack(blocks, kernel, bias.repeat_interleave(4), use_nnpack))
