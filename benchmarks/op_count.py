@@ -13,6 +13,10 @@ in fp32 and bf16 as the trainer sets it up for one CUDA device (its layer paths,
 low-precision weight copies), and for the CPU. Default model, batch 1. The CPU's autocast runs
 reflection padding in float32 where CUDA's leaves it in its input's dtype: the bf16 CUDA row counts
 the step with padding as CUDA's autocast runs it, the row below it with the CPU's policy.
+
+The channels_last row (``--channels-last``: model and inputs NHWC) also counts the operators that
+wrote an NCHW tensor: each is a layout conversion, or makes one for the next convolution. What an
+operator writes can differ by device (ATen's CUDA kernels are not the CPU's); this counts the CPU's.
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ def is_view(func) -> bool:
                                     for r in func._schema.returns)
 
 
+def written_nchw(t: object) -> bool:
+    """A 4-d tensor laid out NCHW and not also NHWC (which a single channel or pixel makes it)."""
+    return (isinstance(t, torch.Tensor) and t.dim() == 4 and t.is_contiguous()
+            and not t.is_contiguous(memory_format=torch.channels_last))
+
+
 class OpCounter(TorchDispatchMode):
     def __init__(self, parameters: set[int] = frozenset()):
         super().__init__()
@@ -57,6 +67,9 @@ class OpCounter(TorchDispatchMode):
         self.syncs = 0
         self.parameters = parameters  # data pointers of the model's parameters
         self.weight_casts = 0  # dtype casts whose input is a parameter (autocast's weight copies)
+        # Operators that wrote an NCHW tensor: in a channels_last step, each is a layout conversion
+        # (on a GPU: a slow strided copy, or cuDNN converting the layout back for the next convolution).
+        self.nchw_written: Counter[str] = Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func in SYNCS:
@@ -66,9 +79,14 @@ class OpCounter(TorchDispatchMode):
         elif func.namespace == "profiler":  # record_function markers (some optimisers): no kernel
             pass
         else:
-            self.compute[str(func.overloadpacket).removeprefix("aten.")] += 1
+            name = str(func.overloadpacket).removeprefix("aten.")
+            self.compute[name] += 1
             if func.overloadpacket is torch.ops.aten._to_copy and args[0].data_ptr() in self.parameters:
                 self.weight_casts += 1
+            out = func(*args, **(kwargs or {}))
+            if any(written_nchw(t) for t in torch.utils._pytree.tree_leaves(out)):
+                self.nchw_written[name] += 1
+            return out
         return func(*args, **(kwargs or {}))
 
 
@@ -89,18 +107,20 @@ def padding_as_cuda_autocasts():
         F.pad = original
 
 
-def count(variant: str, size: int, gpu_paths: bool, model: ModelConfig | None = None) -> OpCounter:
+def count(variant: str, size: int, gpu_paths: bool, model: ModelConfig | None = None, batch: int = 1) -> OpCounter:
     """One warm iteration of ``variant`` (default model unless ``model``), counted."""
     torch.manual_seed(0)
     precision = "bf16" if "bf16" in variant else "fp32"
-    config = TrainConfig(model=model or ModelConfig(), loss=LossWeights(), image_size=size, batch_size=1,
-                         precision=precision)
+    config = TrainConfig(model=model or ModelConfig(), loss=LossWeights(), image_size=size, batch_size=batch,
+                         precision=precision, channels_last="channels-last" in variant)
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device="cpu")
     if gpu_paths:  # what the trainer sets up on one CUDA device: its layer paths and weight copies
         choose_paths(trainer.model, "cuda")
         trainer.working = WorkingCopies(trainer.model, DTYPES[precision],
                                         enabled=wants_working_copies(torch.device("cuda"), distributed=False))
-    x_a, x_b = (torch.rand(1, 3, size, size) * 2 - 1 for _ in range(2))
+    x_a, x_b = (torch.rand(batch, 3, size, size) * 2 - 1 for _ in range(2))
+    if config.channels_last:
+        x_a, x_b = (x.contiguous(memory_format=torch.channels_last) for x in (x_a, x_b))
     if variant == "released":
         set_paths(trainer.model, fast_convs=False)  # upsample, then a 5x5 conv at full size
         step = lambda: released_iteration(trainer, x_a, x_b)  # noqa: E731
@@ -121,17 +141,20 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12, help="Most frequent operators listed per row.")
     args = parser.parse_args()
     print(f"torch {torch.__version__}; default model, batch 1, {args.size}x{args.size}; one warm iteration")
-    print(f"{'variant':34} {'compute ops':>11} {'views':>7} {'syncs':>6} {'casts':>6} {'of weights':>10}")
+    print(f"{'variant':38} {'compute ops':>11} {'views':>7} {'syncs':>6} {'casts':>6} {'of weights':>10} "
+          f"{'NCHW written':>12}")
     rows = [("released recipe, fp32", "released", False),
             ("ours, fp32, CUDA paths", "ours-fp32", True),
             ("ours, bf16, CUDA paths", "ours-bf16-cuda-padding", True),
+            ("ours, bf16, CUDA paths, channels_last", "ours-bf16-cuda-padding-channels-last", True),
             ("  same, CPU autocast's fp32 padding", "ours-bf16", True),
             ("ours, fp32, CPU paths", "ours-fp32", False), ("ours, bf16, CPU paths", "ours-bf16", False)]
     details = []
     for name, variant, gpu_paths in rows:
         c = count(variant, args.size, gpu_paths)
-        print(f"{name:34} {sum(c.compute.values()):11d} {c.views:7d} {c.syncs:6d} {c.compute['_to_copy']:6d} "
-              f"{c.weight_casts:10d}", flush=True)
+        nchw = sum(c.nchw_written.values()) if "channels-last" in variant else "-"
+        print(f"{name:38} {sum(c.compute.values()):11d} {c.views:7d} {c.syncs:6d} {c.compute['_to_copy']:6d} "
+              f"{c.weight_casts:10d} {nchw:>12}", flush=True)
         details.append((name, c))
     for name, c in details:
         top = ", ".join(f"{op} {n}" for op, n in c.compute.most_common(args.top))

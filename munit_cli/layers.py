@@ -6,6 +6,7 @@ onto ours key for key (see ``checkpoint.import_official``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -65,11 +66,50 @@ def group_moments(x: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Ten
     return _as(mean, torch.float32), _as(rstd, torch.float32).pow(-2)  # rstd = 1 / sqrt(var): inf (var 0) gives 0
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """An NHWC tensor (``channels_last``) that is not also NCHW-contiguous: the layout a view or a
+    ``.contiguous()`` would have to copy out of."""
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def layout_keeping_moments(x: torch.Tensor, dims: tuple[int, ...], correction: int = 0):
+    """Mean and variance of x over ``dims`` (kept as size 1), as sums: ``var_mean``'s and ``mean``'s
+    backward write the broadcast gradient as a new NCHW tensor whatever x's layout; a sum's is a
+    free broadcast view, so an NHWC x gets an NHWC gradient."""
+    count = math.prod(x.shape[d] for d in dims)
+    mean = x.sum(dims, keepdim=True) / count
+    var = (x - mean).square().sum(dims, keepdim=True) / (count - correction)
+    return mean, var
+
+
+def _normalize_keeping_layout(x: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None,
+                              eps: float) -> torch.Tensor:
+    """Instance norm (with AdaIN's per-sample gamma and beta [N, C], if given) of an NHWC x [N or 1,
+    C, H, W], output NHWC: statistics by one reduction, then one multiply-add in float32.
+
+    ATen's group norm on a CUDA device (torch 2.11) and the batch-as-channels view both need x in
+    NCHW, so on an NHWC x they would each cost a layout conversion forward and backward. Every op
+    here keeps x's layout. The multiply-add runs in float32: in bfloat16, ``x * scale + shift``
+    would cancel two large, rounded numbers wherever a channel's mean is large against its spread.
+    """
+    x32 = x if x.dtype == torch.float64 else _as(x, torch.float32)
+    mean, var = layout_keeping_moments(x32, (2, 3))  # [N or 1, C, 1, 1]
+    scale = torch.rsqrt(var + eps)
+    if gamma is not None:
+        scale = _as(gamma, x32.dtype)[:, :, None, None] * scale  # [N, C, 1, 1]: broadcasts a batch-1 x
+    shift = -mean * scale
+    if beta is not None:
+        shift = shift + _as(beta, x32.dtype)[:, :, None, None]
+    return _as(torch.addcmul(shift, x32, scale), x.dtype)
+
+
 def instance_normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
     """Instance normalisation as ATen's group norm with one channel per group: one kernel forward
     and one backward. Called as the ATen op, not ``F.group_norm``, so autocast leaves it alone: a
     bfloat16 input stays bfloat16 (the kernel accumulates its statistics in float32) instead of
-    costing a cast to float32 and one back, each with its own backward."""
+    costing a cast to float32 and one back, each with its own backward. An NHWC x stays NHWC."""
+    if is_channels_last(x):
+        return _normalize_keeping_layout(x, None, None, eps)
     n, c, h, w = x.shape
     # Contiguous, as F.group_norm makes it (the kernel requires it; an expanded batch-1 content is not).
     return torch.ops.aten.native_group_norm(x.contiguous(), None, None, n, c, h * w, c, eps)[0]
@@ -81,8 +121,11 @@ def adaptive_instance_normalize(x: torch.Tensor, gamma: torch.Tensor, beta: torc
     x [N or 1, C, H, W] is viewed as one sample of N*C channels, so that group norm with one
     channel per group normalises each (sample, channel) and applies that pair's own scale and
     shift (the released AdaIN does the same with batch norm). Normalising, then a broadcast
-    multiply-add, costs one kernel more forward and six more backward.
+    multiply-add, costs one kernel more forward and six more backward. An NHWC x, which that view
+    would copy, is normalised keeping its layout instead.
     """
+    if is_channels_last(x):
+        return _normalize_keeping_layout(x, gamma, beta, eps)
     n, c, h, w = gamma.shape[0], x.shape[1], x.shape[2], x.shape[3]
     x = x.expand(n, c, h, w).contiguous().view(1, n * c, h, w)  # a content of batch 1 serves n styles
     out = torch.ops.aten.native_group_norm(x, _as(gamma, x.dtype).reshape(-1), _as(beta, x.dtype).reshape(-1),
@@ -120,7 +163,10 @@ class LayerNorm(nn.Module):
         if self.few_kernels:
             # Statistics in one kernel (in float32), then one fused multiply-add with the folded affine.
             stats_input = x if x.dtype == torch.float64 else _as(x, torch.float32)
-            var, mean = torch.var_mean(stats_input, dim=(1, 2, 3), keepdim=True)  # unbiased
+            if is_channels_last(x):
+                mean, var = layout_keeping_moments(stats_input, (1, 2, 3), correction=1)
+            else:
+                var, mean = torch.var_mean(stats_input, dim=(1, 2, 3), keepdim=True)  # unbiased
             scale = self.gamma.view(1, -1, 1, 1) / (var.sqrt() + self.eps)
             shift = self.beta.view(1, -1, 1, 1) - mean * scale
             return torch.addcmul(_as(shift, x.dtype), x, _as(scale, x.dtype))
@@ -258,6 +304,14 @@ class ResBlocks(nn.Module):
         for i, block in enumerate(self.model):
             x = block(x, adain[2 * i: 2 * i + 2], first_conv if i == 0 else None)
         return x
+
+
+class GlobalAveragePool(nn.Module):
+    """``nn.AdaptiveAvgPool2d(1)`` (the style encoder's pooling) as a sum divided by the pixel count:
+    the same number, but the gradient keeps an NHWC input's layout (see ``layout_keeping_moments``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum((2, 3), keepdim=True) / (x.shape[2] * x.shape[3])
 
 
 class LinearBlock(nn.Module):

@@ -24,7 +24,10 @@ from .errors import ConfigError
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a - b).abs().mean()
+    """Mean absolute difference, as a sum divided by the count: the same number, but the gradient
+    keeps a's layout (a mean's backward writes a new NCHW tensor, one kernel more, whatever the
+    layout of a, so an NHWC step would convert every gradient that flows through the loss)."""
+    return (a - b).abs().sum() / a.numel()
 
 
 # Least squares as F.mse_loss against a constant: one kernel forward and one backward, where

@@ -8,7 +8,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .errors import ConfigError
-from .layers import AdaptiveInstanceNorm, ConvBlock, LinearBlock, ResBlocks
+from .layers import AdaptiveInstanceNorm, ConvBlock, GlobalAveragePool, LinearBlock, ResBlocks
 
 
 class StyleEncoder(nn.Module):
@@ -22,7 +22,7 @@ class StyleEncoder(nn.Module):
             out = dim * 2 if i < 2 else dim
             layers.append(ConvBlock(dim, out, 4, 2, 1, "none", activation, pad_type))
             dim = out
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(dim, style_dim, 1, 1, 0)]
+        layers += [GlobalAveragePool(), nn.Conv2d(dim, style_dim, 1, 1, 0)]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

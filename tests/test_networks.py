@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from munit_cli import MUNIT, ConfigError, LossWeights, ModelConfig, TrainConfig
 from munit_cli.checkpoint import parameter_counts
 from munit_cli.config import model_config_from_dict, train_config_from_dict
-from munit_cli.layers import AdaptiveInstanceNorm, LayerNorm, group_moments
+from munit_cli.layers import AdaptiveInstanceNorm, InstanceNorm, LayerNorm, group_moments
 from munit_cli.losses import discriminator_losses, generator_losses
 
 from .conftest import TINY_MODEL
@@ -131,6 +131,51 @@ def test_adain_matches_its_definition_and_norm_paths_agree():
     # A content of batch 1 is shared by all the styles.
     with torch.no_grad():
         torch.testing.assert_close(adain(x[:1], beta, gamma), adain(x[:1].expand(3, -1, -1, -1), beta, gamma))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_norms_on_nhwc_inputs_keep_the_layout_and_match_nchw(batch):
+    """The CUDA paths' norms normalise an NHWC (channels_last) input without converting it: output and
+    input gradient stay NHWC, and values and gradients (input, gamma, beta, affine) match the NCHW
+    computation. In float64, so only the arithmetic's order differs."""
+    torch.manual_seed(0)
+    norms = [InstanceNorm(4), AdaptiveInstanceNorm(4), LayerNorm(4)]
+    for norm in norms:
+        norm.few_kernels = True  # the CUDA path (devices.choose_paths)
+    norms[2].double()
+    x = torch.randn(batch, 4, 6, 5, dtype=torch.float64) * 3 + 1
+    beta, gamma = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    for norm in norms:
+        results = []
+        for layout in (torch.contiguous_format, torch.channels_last):
+            inputs = [x.clone(memory_format=layout).requires_grad_(), beta.clone().requires_grad_(),
+                      gamma.clone().requires_grad_()]
+            out = norm(*inputs) if isinstance(norm, AdaptiveInstanceNorm) else norm(inputs[0])
+            grad = torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(1))
+            norm.zero_grad()
+            out.backward(grad.contiguous(memory_format=layout))
+            results.append((out, *(t.grad for t in inputs), *(p.grad for p in norm.parameters())))
+        nchw, nhwc = results
+        assert nhwc[0].is_contiguous(memory_format=torch.channels_last)
+        assert nhwc[1].is_contiguous(memory_format=torch.channels_last)
+        for a, b in zip(nchw, nhwc):
+            if a is not None:
+                torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+def test_nhwc_norms_in_bfloat16_stay_accurate_when_a_channel_mean_is_large():
+    """bfloat16 NHWC input: the statistics and the multiply-add run in float32, so a channel whose
+    mean is 100 times its spread still normalises to within bfloat16's rounding of the output."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 8) + 100 * torch.tensor([0.0, 1.0, -1.0, 0.5])[:, None, None]
+    adain = AdaptiveInstanceNorm(4)
+    adain.few_kernels = True
+    beta, gamma = torch.randn(2, 4), torch.randn(2, 4)
+    got = adain(x.bfloat16().contiguous(memory_format=torch.channels_last), beta, gamma)
+    assert got.dtype == torch.bfloat16
+    # One bfloat16 rounding of the input (2^-9 of 100 is 0.2, a fifth of the spread) bounds the error.
+    want_from_rounded = adain(x.bfloat16().double(), beta.double(), gamma.double())
+    torch.testing.assert_close(got.double(), want_from_rounded, atol=0.02, rtol=0.01)
 
 
 @pytest.mark.parametrize("groups", [1, 64])

@@ -33,3 +33,13 @@ def test_the_cuda_step_launches_at_most_1500_operators_and_never_syncs(variant):
     operators = sum(counter.compute.values())
     assert counter.syncs == 0
     assert operators <= TARGET, f"{operators} operators per {variant} step (target {TARGET})"
+
+
+def test_a_channels_last_step_writes_no_nchw_tensor():
+    """`--channels-last` end to end: with the CUDA layer paths, every activation and gradient of a bf16
+    step stays NHWC (the norms keep the layout, the losses' and the pooling's gradients too), so no
+    operator converts layouts. Batch 2: at batch 1 a view as N*C channels would be free."""
+    counter = count("ours-bf16-cuda-padding-channels-last", 64, gpu_paths=True,
+                    model=ModelConfig(gen_dim=8, mlp_dim=16, dis_dim=8, n_res=1), batch=2)
+    assert sum(counter.compute.values()) > 0
+    assert not counter.nchw_written, f"operators that wrote NCHW tensors: {dict(counter.nchw_written)}"
