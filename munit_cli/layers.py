@@ -6,7 +6,6 @@ onto ours key for key (see ``checkpoint.import_official``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -76,7 +75,9 @@ def layout_keeping_moments(x: torch.Tensor, dims: tuple[int, ...], correction: i
     """Mean and variance of x over ``dims`` (kept as size 1), as sums: ``var_mean``'s and ``mean``'s
     backward write the broadcast gradient as a new NCHW tensor whatever x's layout; a sum's is a
     free broadcast view, so an NHWC x gets an NHWC gradient."""
-    count = math.prod(x.shape[d] for d in dims)
+    count = 1
+    for d in dims:  # (a loop, not math.prod of a generator, which torch.compile cannot trace)
+        count *= x.shape[d]
     mean = x.sum(dims, keepdim=True) / count
     var = (x - mean).square().sum(dims, keepdim=True) / (count - correction)
     return mean, var
