@@ -120,6 +120,11 @@ def main() -> None:
         fast = set_paths(cast_for_inference(copy.deepcopy(model), auto), fast_convs=True)
         fast_replayed = ReplayedTranslate(fast.gen_a, fast.gen_b, styles)
         paths[f"ours, {auto}, CUDA graph, fast convs"] = lambda: fast_replayed(x)
+        # Weights and image NHWC: cuDNN's layout, which the CUDA-path norms now keep.
+        nhwc = cast_for_inference(copy.deepcopy(model), auto).to(memory_format=torch.channels_last)
+        nhwc_replayed = ReplayedTranslate(nhwc.gen_a, nhwc.gen_b, styles)
+        x_nhwc = x.contiguous(memory_format=torch.channels_last)
+        paths[f"ours, {auto}, CUDA graph, channels_last"] = lambda: nhwc_replayed(x_nhwc)
     if device.type == "cpu":  # ours without NNPACK (oneDNN's convolutions), to show what it brings
         onednn = set_paths(cast_for_inference(copy.deepcopy(model), auto), nnpack=False)
         paths[f"ours, {auto}, NNPACK off"] = lambda: translate(onednn.gen_a, onednn.gen_b, x, styles)

@@ -86,11 +86,11 @@ def layout_keeping_moments(x: torch.Tensor, dims: tuple[int, ...], correction: i
 def _normalize_keeping_layout(x: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None,
                               eps: float) -> torch.Tensor:
     """Instance norm (with AdaIN's per-sample gamma and beta [N, C], if given) of an NHWC x [N or 1,
-    C, H, W], output NHWC: statistics by one reduction, then one multiply-add in float32.
+    C, H, W], output NHWC: statistics as sums, then one multiply-add, in float32.
 
-    ATen's group norm on a CUDA device (torch 2.11) and the batch-as-channels view both need x in
-    NCHW, so on an NHWC x they would each cost a layout conversion forward and backward. Every op
-    here keeps x's layout. The multiply-add runs in float32: in bfloat16, ``x * scale + shift``
+    ATen's group norm on a CUDA device (as of torch 2.11; pytorch/pytorch#111824) and the
+    batch-as-channels view both need x in NCHW, so on an NHWC x they would each cost a layout
+    conversion forward and backward. Every op here keeps x's layout. The multiply-add runs in float32: in bfloat16, ``x * scale + shift``
     would cancel two large, rounded numbers wherever a channel's mean is large against its spread.
     """
     x32 = x if x.dtype == torch.float64 else _as(x, torch.float32)
@@ -162,7 +162,8 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.few_kernels:
-            # Statistics in one kernel (in float32), then one fused multiply-add with the folded affine.
+            # Statistics in one kernel (in float32; sums for an NHWC x, keeping its layout), then one
+            # fused multiply-add with the folded affine.
             stats_input = x if x.dtype == torch.float64 else _as(x, torch.float32)
             if is_channels_last(x):
                 mean, var = layout_keeping_moments(stats_input, (1, 2, 3), correction=1)

@@ -83,6 +83,20 @@ def test_translate_batches_all_styles_together_matches_one_by_one(trained_checkp
                 torch.testing.assert_close(batched[i, k], one[0], atol=1e-5, rtol=1e-5)
 
 
+def test_a_channels_last_model_on_the_cuda_paths_translates_as_the_nchw_one(trained_checkpoint):
+    """The CUDA layer paths with NHWC weights and images (the norms then keep the layout): the same
+    translations, styles batched and a batch-1 content shared by all of them, to float32 rounding."""
+    from munit_cli.devices import choose_paths
+
+    model = choose_paths(load_checkpoint(trained_checkpoint), "cuda")
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    styles = sample_styles(3, model.config.style_dim, seed=1)
+    want = translate(model.gen_a, model.gen_b, x, styles, chunk=3)
+    model = model.to(memory_format=torch.channels_last)
+    got = translate(model.gen_a, model.gen_b, x.contiguous(memory_format=torch.channels_last), styles, chunk=3)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
 def test_style_ref_is_deterministic_and_differs_from_random(trained_checkpoint, inputs, shapes_root, tmp_path):
     ref = next((shapes_root / "test" / "paint").iterdir())
     args = ["--checkpoint", str(trained_checkpoint), "--device", "cpu"]
