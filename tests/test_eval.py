@@ -125,9 +125,10 @@ def test_cli_eval_with_weights_dir_writes_json_and_errors_are_clear(trained_chec
         assert row[key]["n_inputs"] == 2 and row[key]["n_outputs"] == 4 and row[key]["n_real"] == 12
         assert np.isfinite(row[key]["fid"]) and row[key]["lpips"] >= 0
 
-    # A run folder gives one row per numbered checkpoint.
+    # A run folder gives one row per numbered checkpoint (given with --checkpoint, as translate takes it).
     run_folder = trained_checkpoint.parent.parent
-    result = runner.invoke(app, ["eval", str(run_folder), *common, "--direction", "a2b", "--out", "r.json"])
+    result = runner.invoke(app, ["eval", "--checkpoint", str(run_folder), *common, "--direction", "a2b",
+                                 "--out", "r.json"])
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
     assert [r["step"] for r in rows] == [2] and "b2a" not in rows[0]

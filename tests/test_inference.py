@@ -263,6 +263,10 @@ def test_info_and_help(trained_checkpoint):
     for text in ("sketch", "paint", "step", "params gen_a", "config gen_dim", "MiB"):
         assert text in result.output
     assert run("info", "missing.safetensors").exit_code == 1
+    # The commands that take the checkpoint as an argument take --checkpoint too, as translate does.
+    assert run("info", "--checkpoint", str(trained_checkpoint)).output == result.output
+    both = run("info", str(trained_checkpoint), "-c", "other.safetensors")
+    assert both.exit_code == 1 and "two checkpoints given" in both.output
     for command in ("train", "translate", "style-sample", "export", "info", "import-official", "demo"):
         assert run(command, "--help").exit_code == 0
     assert "munit-cli" in run("--version").output

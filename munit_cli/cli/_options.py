@@ -7,11 +7,15 @@ from typing import Annotated
 
 import typer
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 
 CheckpointOpt = Annotated[Path | None, typer.Option(
     "--checkpoint", "-c", help="A training checkpoint or exported bundle (.safetensors). "
     "Default: the newest runs/*/checkpoints/latest.safetensors below the current folder.")]
+# For the commands that take the checkpoint as an argument (`munit eval CKPT`): --checkpoint too,
+# as translate, style-sample and export take it.
+CheckpointAliasOpt = Annotated[Path | None, typer.Option(
+    "--checkpoint", "-c", help="The same as the CHECKPOINT argument.", show_default=False)]
 DeviceOpt = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed for the sampled styles.")]
 ImageSizeOpt = Annotated[int | None, typer.Option(
@@ -20,6 +24,13 @@ PrecisionOpt = Annotated[str, typer.Option(
     help="auto (bf16 where the hardware computes it natively, else fp32), fp32, bf16 or fp16.")]
 DirectionOpt = Annotated[str | None, typer.Option(
     help="A2B or B2A, or by domain names such as dog2cat. Default: source to target (A2B).")]
+
+
+def one_checkpoint(argument: Path | None, option: Path | None) -> Path | None:
+    """The checkpoint given as the argument or with --checkpoint (None: neither)."""
+    if argument is not None and option is not None and argument != option:
+        raise ConfigError(f"two checkpoints given, {argument} and --checkpoint {option}: give one")
+    return argument if argument is not None else option
 
 
 def find_latest_checkpoint(start: Path | None = None) -> Path:

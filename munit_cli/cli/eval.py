@@ -10,7 +10,7 @@ import typer
 
 from ..errors import ConfigError
 from ._console import console
-from ._options import DeviceOpt, SeedOpt
+from ._options import CheckpointAliasOpt, DeviceOpt, SeedOpt, one_checkpoint
 
 if TYPE_CHECKING:
     from ..layouts import Layout
@@ -69,6 +69,7 @@ def eval_command(
         help="Folder holding the metric weights (FID Inception, AlexNet) when they cannot be downloaded.",
         show_default=False)] = None,
     out: Annotated[Path, typer.Option(help="JSON file for the results.")] = Path("eval.json"),
+    checkpoint_option: CheckpointAliasOpt = None,
 ) -> None:
     """FID and LPIPS diversity by StarGAN v2's protocol (latent- or reference-guided).
 
@@ -86,7 +87,7 @@ def eval_command(
     from ..metrics import load_feature_networks
     from ._inference import default_image_size, load_model, model_device
 
-    paths = checkpoints_to_evaluate(checkpoint)
+    paths = checkpoints_to_evaluate(one_checkpoint(checkpoint, checkpoint_option))
     layout = data_layout(data, paths[0])
     select_device(device)  # a missing device is an error before the weights load
     nets = load_feature_networks(weights_dir)

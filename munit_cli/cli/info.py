@@ -9,14 +9,21 @@ from typing import Annotated
 import typer
 
 from ._console import console
+from ._options import CheckpointAliasOpt, find_latest_checkpoint, one_checkpoint
 
 
-def info(checkpoint: Annotated[Path, typer.Argument(help="A munit-cli .safetensors file.")]) -> None:
+def info(
+    checkpoint: Annotated[Path | None, typer.Argument(
+        help="A munit-cli .safetensors file. Default: the newest run's latest checkpoint.", show_default=False)] = None,
+    checkpoint_option: CheckpointAliasOpt = None,
+) -> None:
     """Show a checkpoint's domains, training step, config, parameter counts, file size and format."""
     from rich.table import Table
 
     from ..checkpoint import load_checkpoint, parameter_counts, read_metadata  # imports torch
     from ..config import to_dict
+
+    checkpoint = one_checkpoint(checkpoint, checkpoint_option) or find_latest_checkpoint()
 
     metadata = read_metadata(checkpoint)
     model = load_checkpoint(checkpoint)

@@ -14,7 +14,7 @@ import typer
 
 from ..errors import MunitError
 from ._console import console, err_console
-from ._options import CheckpointOpt, DeviceOpt, ImageSizeOpt, PrecisionOpt
+from ._options import CheckpointAliasOpt, DeviceOpt, ImageSizeOpt, PrecisionOpt, one_checkpoint
 
 if TYPE_CHECKING:
     from ..serve import Translator
@@ -146,7 +146,7 @@ def serve(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     image_size: ImageSizeOpt = None,
-    checkpoint: CheckpointOpt = None,
+    checkpoint: CheckpointAliasOpt = None,
 ) -> None:
     """A local web page to translate your images, reroll and interpolate styles, borrow a reference's style.
 
@@ -160,7 +160,7 @@ def serve(
     from ..serve import Translator
     from ._inference import default_image_size, load_model
 
-    model, metadata, path = load_model(checkpoint_path or checkpoint, device, precision)
+    model, metadata, path = load_model(one_checkpoint(checkpoint_path, checkpoint), device, precision)
     size = default_image_size(metadata, image_size, model)
     a, b = model.domains
     title = f"MUNIT {a} ↔ {b} (step {metadata.get('step', '?')})"
