@@ -146,8 +146,8 @@ def main() -> None:
     rows = [("released recipe, fp32", "released", False),
             ("ours, fp32, CUDA paths", "ours-fp32", True),
             ("ours, bf16, CUDA paths", "ours-bf16-cuda-padding", True),
-            ("ours, bf16, CUDA paths, channels_last", "ours-bf16-cuda-padding-channels-last", True),
             ("  same, CPU autocast's fp32 padding", "ours-bf16", True),
+            ("ours, bf16, CUDA paths, channels_last", "ours-bf16-cuda-padding-channels-last", True),
             ("ours, fp32, CPU paths", "ours-fp32", False), ("ours, bf16, CPU paths", "ours-bf16", False)]
     details = []
     for name, variant, gpu_paths in rows:
