@@ -1,6 +1,6 @@
 """Operators launched per training iteration, and host syncs, counted with a TorchDispatchMode.
 
-    python benchmarks/op_count.py [--size 64]
+    python benchmarks/op_count.py [--size 64] [--only channels_last]
 
 On a GPU every compute operator is (at least) one kernel launch, and at batch 1 the step is bound
 by launches, not arithmetic; a host sync (``.item()``, ``bool(tensor)``) stalls the CPU until the
@@ -139,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--top", type=int, default=12, help="Most frequent operators listed per row.")
+    parser.add_argument("--only", default="", help="Count only the rows whose name contains this.")
     args = parser.parse_args()
     print(f"torch {torch.__version__}; default model, batch 1, {args.size}x{args.size}; one warm iteration")
     print(f"{'variant':38} {'compute ops':>11} {'views':>7} {'syncs':>6} {'casts':>6} {'of weights':>10} "
@@ -150,7 +151,7 @@ def main() -> None:
             ("ours, bf16, CUDA paths, channels_last", "ours-bf16-cuda-padding-channels-last", True),
             ("ours, fp32, CPU paths", "ours-fp32", False), ("ours, bf16, CPU paths", "ours-bf16", False)]
     details = []
-    for name, variant, gpu_paths in rows:
+    for name, variant, gpu_paths in [row for row in rows if args.only in row[0]]:
         c = count(variant, args.size, gpu_paths)
         nchw = sum(c.nchw_written.values()) if "channels-last" in variant else "-"
         print(f"{name:38} {sum(c.compute.values()):11d} {c.views:7d} {c.syncs:6d} {c.compute['_to_copy']:6d} "

@@ -72,15 +72,14 @@ def is_channels_last(x: torch.Tensor) -> bool:
 
 
 def layout_keeping_moments(x: torch.Tensor, dims: tuple[int, ...], correction: int = 0):
-    """Mean and variance of x over ``dims`` (kept as size 1), as sums: ``var_mean``'s and ``mean``'s
-    backward write the broadcast gradient as a new NCHW tensor whatever x's layout; a sum's is a
-    free broadcast view, so an NHWC x gets an NHWC gradient."""
+    """x minus its mean over ``dims``, and the variance over ``dims`` (kept as size 1), as sums:
+    ``var_mean``'s and ``mean``'s backward write the broadcast gradient as a new NCHW tensor
+    whatever x's layout; a sum's is a free broadcast view, so an NHWC x gets an NHWC gradient."""
     count = 1
     for d in dims:  # (a loop, not math.prod of a generator, which torch.compile cannot trace)
         count *= x.shape[d]
-    mean = x.sum(dims, keepdim=True) / count
-    var = (x - mean).square().sum(dims, keepdim=True) / (count - correction)
-    return mean, var
+    centered = x - x.sum(dims, keepdim=True) / count
+    return centered, centered.square().sum(dims, keepdim=True) / (count - correction)
 
 
 def _normalize_keeping_layout(x: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None,
@@ -90,18 +89,16 @@ def _normalize_keeping_layout(x: torch.Tensor, gamma: torch.Tensor | None, beta:
 
     ATen's group norm on a CUDA device (as of torch 2.11; pytorch/pytorch#111824) and the
     batch-as-channels view both need x in NCHW, so on an NHWC x they would each cost a layout
-    conversion forward and backward. Every op here keeps x's layout. The multiply-add runs in float32: in bfloat16, ``x * scale + shift``
-    would cancel two large, rounded numbers wherever a channel's mean is large against its spread.
+    conversion forward and backward. Every op here keeps x's layout. It computes in float32: in
+    bfloat16, x minus a large mean would lose the spread to rounding.
     """
     x32 = x if x.dtype == torch.float64 else _as(x, torch.float32)
-    mean, var = layout_keeping_moments(x32, (2, 3))  # [N or 1, C, 1, 1]
+    centered, var = layout_keeping_moments(x32, (2, 3))  # var [N or 1, C, 1, 1]
     scale = torch.rsqrt(var + eps)
     if gamma is not None:
         scale = _as(gamma, x32.dtype)[:, :, None, None] * scale  # [N, C, 1, 1]: broadcasts a batch-1 x
-    shift = -mean * scale
-    if beta is not None:
-        shift = shift + _as(beta, x32.dtype)[:, :, None, None]
-    return _as(torch.addcmul(shift, x32, scale), x.dtype)
+    out = centered * scale if beta is None else torch.addcmul(_as(beta, x32.dtype)[:, :, None, None], centered, scale)
+    return _as(out, x.dtype)
 
 
 def instance_normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -162,15 +159,15 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.few_kernels:
-            # Statistics in one kernel (in float32; sums for an NHWC x, keeping its layout), then one
-            # fused multiply-add with the folded affine.
+            # Statistics in one kernel (in float32), then one fused multiply-add with the folded affine.
             stats_input = x if x.dtype == torch.float64 else _as(x, torch.float32)
-            if is_channels_last(x):
-                mean, var = layout_keeping_moments(stats_input, (1, 2, 3), correction=1)
-            else:
-                var, mean = torch.var_mean(stats_input, dim=(1, 2, 3), keepdim=True)  # unbiased
-            scale = self.gamma.view(1, -1, 1, 1) / (var.sqrt() + self.eps)
-            shift = self.beta.view(1, -1, 1, 1) - mean * scale
+            gamma, beta = (_as(p, stats_input.dtype).view(1, -1, 1, 1) for p in (self.gamma, self.beta))
+            if is_channels_last(x):  # sums keep the layout (see layout_keeping_moments); float32 throughout
+                centered, var = layout_keeping_moments(stats_input, (1, 2, 3), correction=1)
+                return _as(torch.addcmul(beta, centered, gamma / (var.sqrt() + self.eps)), x.dtype)
+            var, mean = torch.var_mean(stats_input, dim=(1, 2, 3), keepdim=True)  # unbiased
+            scale = gamma / (var.sqrt() + self.eps)
+            shift = beta - mean * scale
             return torch.addcmul(_as(shift, x.dtype), x, _as(scale, x.dtype))
         mean, var = group_moments(x, 1)  # [N, 1]
         n = x[0].numel()
