@@ -161,7 +161,8 @@ class LayerNorm(nn.Module):
         if self.few_kernels:
             # Statistics in one kernel (in float32), then one fused multiply-add with the folded affine.
             stats_input = x if x.dtype == torch.float64 else _as(x, torch.float32)
-            gamma, beta = (_as(p, stats_input.dtype).view(1, -1, 1, 1) for p in (self.gamma, self.beta))
+            gamma = _as(self.gamma, stats_input.dtype).view(1, -1, 1, 1)
+            beta = _as(self.beta, stats_input.dtype).view(1, -1, 1, 1)
             if is_channels_last(x):  # sums keep the layout (see layout_keeping_moments); float32 throughout
                 centered, var = layout_keeping_moments(stats_input, (1, 2, 3), correction=1)
                 return _as(torch.addcmul(beta, centered, gamma / (var.sqrt() + self.eps)), x.dtype)
