@@ -96,11 +96,15 @@ def main() -> None:
         content, _ = plain.gen_a.encode(x)  # test.py encodes content and (unused) style
         return [plain.gen_b.decode(content, styles[k:k + 1]) for k in range(len(styles))]
 
-    casts = {}  # precision -> a copy of the generators with weights of that dtype
+    def cast_copy(precision: str) -> MUNIT:
+        """A copy of the model with its weights cast to ``precision``, for a path to change as it needs."""
+        return cast_for_inference(copy.deepcopy(model), precision)
+
+    casts = {}  # precision -> the shared cast copy of the default paths
 
     def ours_model(precision: str) -> MUNIT:
         if precision not in casts:
-            casts[precision] = cast_for_inference(copy.deepcopy(model), precision)
+            casts[precision] = cast_copy(precision)
         return casts[precision]
 
     def ours(precision: str, chunk: int | None = None):
@@ -117,16 +121,16 @@ def main() -> None:
         paths[f"ours, {auto}, CUDA graph"] = lambda: replayed[auto](x)
         paths["ours, fp32, CUDA graph"] = lambda: replayed["fp32"](x)
         # The CPU's decoder path (fewer multiply-adds, more launches): in a graph, launches are free.
-        fast = set_paths(cast_for_inference(copy.deepcopy(model), auto), fast_convs=True)
+        fast = set_paths(cast_copy(auto), fast_convs=True)
         fast_replayed = ReplayedTranslate(fast.gen_a, fast.gen_b, styles)
         paths[f"ours, {auto}, CUDA graph, fast convs"] = lambda: fast_replayed(x)
         # Weights and image NHWC: cuDNN's layout, which the CUDA-path norms now keep.
-        nhwc = cast_for_inference(copy.deepcopy(model), auto).to(memory_format=torch.channels_last)
+        nhwc = cast_copy(auto).to(memory_format=torch.channels_last)
         nhwc_replayed = ReplayedTranslate(nhwc.gen_a, nhwc.gen_b, styles)
         x_nhwc = x.contiguous(memory_format=torch.channels_last)
         paths[f"ours, {auto}, CUDA graph, channels_last"] = lambda: nhwc_replayed(x_nhwc)
     if device.type == "cpu":  # ours without NNPACK (oneDNN's convolutions), to show what it brings
-        onednn = set_paths(cast_for_inference(copy.deepcopy(model), auto), nnpack=False)
+        onednn = set_paths(cast_copy(auto), nnpack=False)
         paths[f"ours, {auto}, NNPACK off"] = lambda: translate(onednn.gen_a, onednn.gen_b, x, styles)
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_onnx and device.type == "cpu":
@@ -144,7 +148,7 @@ def main() -> None:
                 paths["onnxruntime (one batch, fp32)"] = lambda: session.run(None, feed)
                 paths["onnxruntime (per style, fp32)"] = lambda: [session.run(None, f) for f in feeds]
         if args.compile:  # torch.compile the decoder; the first call compiles (timed separately)
-            compiled = cast_for_inference(copy.deepcopy(model), "auto")
+            compiled = cast_copy("auto")
             compiled.gen_b.dec = torch.compile(compiled.gen_b.dec)
             start = time.perf_counter()
             translate(compiled.gen_a, compiled.gen_b, x, styles)
