@@ -36,7 +36,7 @@ from .model import MUNIT
 from .nonfinite import NonFiniteWatch
 from .precision import DTYPES, WorkingCopies, autocast, resolve_precision, wants_working_copies
 from .resume import RESUME_FILE, load_resume_state, save_resume_state
-from .runs import RUN_FILE
+from .runs import LATEST_CHECKPOINT, RUN_FILE
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -420,13 +420,13 @@ class Trainer:
         step_path = self.ckpt_dir / f"step-{self.step:08d}.safetensors"
         save_checkpoint(self.model, step_path, ema=self.ema, step=self.step, image_size=str(c.image_size),
                         train_config=json.dumps(to_dict(c)))
-        replace_with_copy(step_path, self.ckpt_dir / "latest.safetensors")
+        replace_with_copy(step_path, self.ckpt_dir / LATEST_CHECKPOINT)
         save_resume_state(self.ckpt_dir / RESUME_FILE, self.model, self.ema, self._optimizers(), self.scaler,
                           step=self.step, samples_seen=self.samples_seen, config=c, device=self.device)
         self._prune_checkpoints()
         for cb in self.callbacks:
-            cb.on_checkpoint(self, self.ckpt_dir / "latest.safetensors")
-        return self.ckpt_dir / "latest.safetensors"
+            cb.on_checkpoint(self, self.ckpt_dir / LATEST_CHECKPOINT)
+        return self.ckpt_dir / LATEST_CHECKPOINT
 
     def _prune_checkpoints(self) -> None:
         keep = self.config.keep_checkpoints

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import re
@@ -239,12 +240,20 @@ def test_bad_inputs_give_clear_errors(trained_checkpoint, inputs, tmp_path):
         (["translate", str(inputs), "--image-size", "30", *ckpt], "--image-size must be a multiple of 4"),
         (["export", "--format", "tflite", *ckpt], "--format must be one of"),
         (["translate", str(inputs), "--out", str(corrupt_img), *ckpt], "is a file; give a folder"),
+        (["translate", str(inputs), "--checkpoint", str(inputs)], "is a folder without a checkpoints/latest"),
+        (["style-sample", str(inputs), "--out", "grid.foo", *ckpt], "'.foo' is not an image format Pillow writes"),
+        (["style-sample", str(inputs), "--out", str(tmp_path), *ckpt], f"{tmp_path}: Is a directory"),
+        (["style-sample", str(inputs), "--save-styles", str(tmp_path), "--out", str(tmp_path / "grid.png"), *ckpt],
+         "Is a directory"),
+        (["export", "--output", str(corrupt_img / "sub" / "bundle"), *ckpt],
+         f"{corrupt_img} is a file, but a folder is needed there (for {corrupt_img / 'sub'})"),
     ]
     for args, message in cases:
         result = run(*args)
         assert result.exit_code == 1, (args, result.output)
         assert "error:" in result.output and message in result.output, result.output
         assert "Traceback" not in result.output
+    assert not (tmp_path / "grid.png").exists()  # a bad --save-styles stops style-sample before any work
     # A path that does not exist stops the command before the model is loaded (no device line).
     result = run("translate", str(inputs), str(tmp_path / "typo.png"), "--out", str(tmp_path / "typo-out"), *ckpt)
     assert result.exit_code == 1 and "typo.png: no such image file or folder" in result.output
@@ -255,6 +264,27 @@ def test_bad_inputs_give_clear_errors(trained_checkpoint, inputs, tmp_path):
     result = run("translate", str(corrupt_img), str(inputs), "-n", "1", "--out", str(out), *ckpt)
     assert result.exit_code == 1 and "corrupt.png" in result.output
     assert len(list(out.glob("*_style0.png"))) == len(list(inputs.iterdir()))
+
+
+def test_a_run_folder_stands_for_its_latest_checkpoint(trained_checkpoint, inputs, tmp_path):
+    run_folder = trained_checkpoint.parents[1]  # runs/sketch2paint
+    image = str(next(inputs.iterdir()))
+    for given in (trained_checkpoint, run_folder, run_folder / "checkpoints"):
+        result = run("translate", image, "-n", "2", "--out", str(tmp_path / given.name), "--checkpoint", str(given),
+                     "--device", "cpu")
+        assert result.exit_code == 0, result.output
+    first = sorted((tmp_path / trained_checkpoint.name).glob("*.png"))
+    assert first and all(np.array_equal(pixels(p), pixels(tmp_path / run_folder.name / p.name)) for p in first)
+    assert run("info", str(run_folder)).output == run("info", str(trained_checkpoint)).output
+
+
+def test_file_system_errors_say_what_to_do():
+    from munit_cli.cli._console import describe_os_error
+
+    assert describe_os_error(PermissionError(errno.EACCES, "Permission denied", "out/x.png")) == (
+        "out/x.png: Permission denied; choose a folder you can write to, or change its permissions")
+    assert "free some space" in describe_os_error(OSError(errno.ENOSPC, "No space left on device", "x"))
+    assert describe_os_error(OSError("a message of its own")) == "a message of its own"
 
 
 def test_info_and_help(trained_checkpoint):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -15,6 +17,32 @@ from ..errors import MunitError
 console = Console(soft_wrap=True)  # never break a path a user may copy
 err_console = Console(stderr=True, soft_wrap=True)
 DEBUG_VARIABLE = "MUNIT_DEBUG"
+
+
+# What to do about the file-system errors a user meets; the OS's own words say only what failed.
+_NO_WRITE = "choose a folder you can write to, or change its permissions"
+_OS_ERROR_ADVICE = {
+    errno.EISDIR: "that is a folder: give a file's path",
+    errno.EACCES: _NO_WRITE,
+    errno.EPERM: _NO_WRITE,
+    errno.EROFS: "that disk is read-only: choose a folder on a writable one",
+    errno.ENOSPC: "the disk is full: free some space and run the command again",
+}
+
+
+def describe_os_error(e: OSError) -> str:
+    """``path: what failed; what to do`` instead of Python's ``[Errno 20] Not a directory: 'path'``."""
+    if e.strerror is None:  # raised with a message of its own
+        return str(e)
+    if e.errno in (errno.ENOTDIR, errno.EEXIST) and e.filename is not None:
+        wanted = Path(e.filename)
+        in_the_way = next((p for p in (wanted, *wanted.parents) if p.exists() and not p.is_dir()), None)
+        if in_the_way is not None:  # a file where a folder has to be made or entered
+            needed_for = "" if in_the_way == wanted else f" (for {wanted})"
+            return f"{in_the_way} is a file, but a folder is needed there{needed_for}: move it, or choose another path"
+    message = e.strerror if e.filename is None else f"{e.filename}: {e.strerror}"
+    advice = _OS_ERROR_ADVICE.get(e.errno)
+    return f"{message}; {advice}" if advice else message
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -34,7 +62,8 @@ def handle_errors(command: Callable) -> Callable:
         except (MunitError, OSError) as e:
             if os.environ.get(DEBUG_VARIABLE):
                 raise
-            raise fail(str(e), getattr(e, "exit_code", 1)) from None
+            message = str(e) if isinstance(e, MunitError) else describe_os_error(e)
+            raise fail(message, getattr(e, "exit_code", 1)) from None
         except KeyboardInterrupt:
             if os.environ.get(DEBUG_VARIABLE):
                 raise

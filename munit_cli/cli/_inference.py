@@ -14,7 +14,7 @@ from ..errors import ConfigError, DataError
 from ..model import MUNIT
 from ..precision import cast_for_inference, resolve_precision
 from ._console import console
-from ._options import find_latest_checkpoint
+from ._options import checkpoint_file
 
 
 def load_model(checkpoint: Path | None, device: str,
@@ -23,8 +23,8 @@ def load_model(checkpoint: Path | None, device: str,
     weights cast to ``precision`` (auto, fp32, bf16 or fp16)."""
     check_precision(precision)
     target_device = select_device(device)
-    if checkpoint is None:
-        checkpoint = find_latest_checkpoint()
+    if checkpoint is None or checkpoint.is_dir():
+        checkpoint = checkpoint_file(checkpoint)
         console.print(f"using checkpoint {checkpoint}", highlight=False)
     metadata = read_metadata(checkpoint)
     model = choose_paths(load_checkpoint(checkpoint, target_device, use_ema=metadata.get("has_ema") == "true"),

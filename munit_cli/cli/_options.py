@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from ..errors import CheckpointError, ConfigError
+from ..runs import LATEST_CHECKPOINT
 
 CheckpointOpt = Annotated[Path | None, typer.Option(
-    "--checkpoint", "-c", help="A training checkpoint or exported bundle (.safetensors). "
-    "Default: the newest runs/*/checkpoints/latest.safetensors below the current folder.")]
+    "--checkpoint", "-c", help="A training checkpoint or exported bundle (.safetensors), or a run folder "
+    "(its latest checkpoint). Default: the newest runs/*/checkpoints/latest.safetensors below the current folder.")]
 # For the commands that take the checkpoint as an argument (`munit eval CKPT`): --checkpoint too,
 # as translate, style-sample and export take it.
 CheckpointAliasOpt = Annotated[Path | None, typer.Option(
@@ -33,12 +34,26 @@ def one_checkpoint(argument: Path | None, option: Path | None) -> Path | None:
     return argument if argument is not None else option
 
 
+def checkpoint_file(given: Path | None) -> Path:
+    """The file to load: a file as given; for a run folder (or its checkpoints/ folder), its latest
+    checkpoint; by default, the newest run's below the current folder."""
+    if given is None:
+        return find_latest_checkpoint()
+    if not given.is_dir():
+        return given  # a missing or unreadable file is the loader's error to name
+    for candidate in (given / "checkpoints" / LATEST_CHECKPOINT, given / LATEST_CHECKPOINT):
+        if candidate.is_file():
+            return candidate
+    raise CheckpointError(f"{given} is a folder without a checkpoints/{LATEST_CHECKPOINT}; pass a run folder (--out of "
+                          "`munit train`) or a .safetensors file")
+
+
 def find_latest_checkpoint(start: Path | None = None) -> Path:
     """The newest ``runs/*/checkpoints/latest.safetensors`` below ``start`` (the current folder)."""
     start = start or Path.cwd()
     # A few levels deep (runs/, munit-demo/runs/, project/x/runs/): a recursive search of a big
     # folder (a dataset, a home directory) would take minutes.
-    patterns = [f"{'*/' * depth}runs/*/checkpoints/latest.safetensors" for depth in range(3)]
+    patterns = [f"{'*/' * depth}runs/*/checkpoints/{LATEST_CHECKPOINT}" for depth in range(3)]
     found = [p for pattern in patterns for p in start.glob(pattern) if p.is_file()]
     if not found:
         raise CheckpointError(

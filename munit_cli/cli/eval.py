@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import ConfigError
+from ..runs import LATEST_CHECKPOINT
 from ._console import console
 from ._options import CheckpointAliasOpt, DeviceOpt, SeedOpt, one_checkpoint
 
@@ -29,7 +30,7 @@ def checkpoints_to_evaluate(given: Path | None) -> list[Path]:
         return [given]
     if given.is_dir():
         folder = given / "checkpoints" if (given / "checkpoints").is_dir() else given
-        found = sorted(folder.glob("step-*.safetensors")) or sorted(folder.glob("latest.safetensors"))
+        found = sorted(folder.glob("step-*.safetensors")) or sorted(folder.glob(LATEST_CHECKPOINT))
         if found:
             return found
         raise ConfigError(f"{given} holds no checkpoints (looked for step-*.safetensors); pass a .safetensors file")

@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from ._console import console
-from ._options import CheckpointAliasOpt, find_latest_checkpoint, one_checkpoint
+from ._options import CheckpointAliasOpt, checkpoint_file, one_checkpoint
 
 
 def info(
     checkpoint: Annotated[Path | None, typer.Argument(
-        help="A munit-cli .safetensors file. Default: the newest run's latest checkpoint.", show_default=False)] = None,
+        help="A munit-cli .safetensors file, or a run folder (its latest checkpoint). Default: the newest run's latest checkpoint.", show_default=False)] = None,
     checkpoint_option: CheckpointAliasOpt = None,
 ) -> None:
     """Show a checkpoint's domains, training step, config, parameter counts, file size and format."""
@@ -23,7 +23,7 @@ def info(
     from ..checkpoint import load_checkpoint, parameter_counts, read_metadata  # imports torch
     from ..config import to_dict
 
-    checkpoint = one_checkpoint(checkpoint, checkpoint_option) or find_latest_checkpoint()
+    checkpoint = checkpoint_file(one_checkpoint(checkpoint, checkpoint_option))
 
     metadata = read_metadata(checkpoint)
     model = load_checkpoint(checkpoint)

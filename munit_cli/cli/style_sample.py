@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, refuse_folder
 from ._console import console
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
 
@@ -81,12 +81,15 @@ def style_sample(
     import torch  # heavy imports here, not at the top: `munit --help` must not load torch
 
     from ..checkpoint import save_styles
-    from ..data import image_grid, save_image
+    from ..data import image_format, image_grid, save_image
     from ..inference import interpolate_styles, sample_styles, translate
     from ._inference import default_image_size, expand_inputs, load_model, model_device, read_image
 
+    image_format(out)  # before the model load and the decoding: fail fast on typos
+    if save_styles_to is not None:
+        refuse_folder(save_styles_to)
     given = [*(inputs or []), *(content or [])]
-    given_paths = expand_inputs(given) if given else None  # before the model load: fail fast on typos
+    given_paths = expand_inputs(given) if given else None
     model, metadata, checkpoint = load_model(checkpoint, device, precision)
     dev = model_device(model)
     direction = direction or metadata.get("default_direction", "A2B")
