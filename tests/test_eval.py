@@ -128,10 +128,15 @@ def test_cli_eval_with_weights_dir_writes_json_and_errors_are_clear(trained_chec
     # A run folder gives one row per numbered checkpoint (given with --checkpoint, as translate takes it).
     run_folder = trained_checkpoint.parent.parent
     result = runner.invoke(app, ["eval", "--checkpoint", str(run_folder), *common, "--direction", "a2b",
-                                 "--out", "r.json"])
+                                 "--out", "results/r.json"])  # a folder that does not exist yet
     assert result.exit_code == 0, result.output
-    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    rows = json.loads((tmp_path / "results" / "r.json").read_text())["rows"]
     assert [r["step"] for r in rows] == [2] and "b2a" not in rows[0]
+
+    # An --out that cannot take the file stops eval before it evaluates anything.
+    folder = runner.invoke(app, ["eval", str(trained_checkpoint), *common, "--out", "results"])
+    assert folder.exit_code == 1 and "results: Is a directory" in folder.output
+    assert "FID" not in folder.output  # no results table: nothing was computed
 
 
 @pytest.mark.parametrize("layout, message", [
