@@ -93,10 +93,13 @@ def test_data_check_command(tmp_path):
     assert run.exit_code == 0, run.output
     assert "sketch (train) 3 images, sketch (held-out) 1 images" in run.output and "all images decode" in run.output
     broken = _truncate(_photo(root / "test" / "sketch" / "x.jpg", 64))
-    listing = tmp_path / "bad.txt"
+    listing = tmp_path / "lists" / "bad.txt"  # its folder is made
     run = CliRunner().invoke(app, ["data", "check", str(root), "--bad-list", str(listing)])
     assert run.exit_code == 1
     assert str(broken) in run.output and "1 of 9 images are unreadable" in run.output
     assert listing.read_text().startswith(f"{broken}\t")
+    # A --bad-list that cannot be written stops the check before it decodes anything.
+    run = CliRunner().invoke(app, ["data", "check", str(root), "--bad-list", str(tmp_path)])
+    assert run.exit_code == 1 and f"{tmp_path}: Is a directory" in run.output and "images" not in run.output
     missing = CliRunner().invoke(app, ["data", "check", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1 and "does not exist" in missing.output
