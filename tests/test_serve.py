@@ -273,3 +273,9 @@ def test_a_taken_port_is_a_clear_error(trained_checkpoint, tmp_path):
                               cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 1 and f"error: cannot listen on 127.0.0.1:{port}" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_port_out_of_range_is_a_usage_error(tmp_path):
+    proc = munit("serve", "--port", "99999", "--device", "cpu", cwd=tmp_path)  # was a traceback from bind()
+    assert proc.returncode == 2 and "error: Invalid value for '--port'" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -142,7 +142,7 @@ def serve(
     checkpoint_path: Annotated[Path | None, typer.Argument(
         help="Checkpoint or exported bundle, or a run folder (its latest checkpoint). Default: the newest run's latest checkpoint.", show_default=False)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 opens it to the network.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 7860,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     image_size: ImageSizeOpt = None,
