@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 import tempfile
@@ -216,7 +217,12 @@ def _load_pt(path: Path) -> dict[str, dict[str, torch.Tensor]]:
         raise CheckpointError(f"{path}: no such file")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for foreign or corrupt pickles
+    except pickle.UnpicklingError:
+        # Not torch's advice to retry with weights_only=False: that would run whatever code the file holds.
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint of tensors alone (torch.load with "
+                              "weights_only=True refused it); the released gen_*.pt and dis_*.pt files are "
+                              "such checkpoints: is this one of them, and complete?") from None
+    except Exception as e:  # torch raises many types for foreign or corrupt files
         raise CheckpointError(f"{path}: not a loadable PyTorch checkpoint ({type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
     if not (isinstance(data, dict) and {"a", "b"} <= set(data)

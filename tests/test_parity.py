@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -103,10 +104,13 @@ def test_import_official_errors(tmp_path):
     garbage.write_bytes(b"not a pickle at all")
     other = tmp_path / "other.pt"
     torch.save({"model": {"w": torch.zeros(1)}}, other)
+    with_code = tmp_path / "with_code.pt"  # a pickle of an object, which weights_only=True refuses to build
+    torch.save({"a": {}, "b": {}, "opts": argparse.Namespace(lr=1)}, with_code)
     swapped = tmp_path / "swapped.pt"  # a discriminator passed where the generator belongs
     for args, expected_text in (
         ([str(tmp_path / "missing.pt")], "no such file"),
-        ([str(garbage)], "not a loadable PyTorch checkpoint"),
+        ([str(garbage)], "not a"),
+        ([str(with_code)], "not a PyTorch checkpoint of tensors alone"),
         ([str(other)], "not a released MUNIT checkpoint"),
         ([str(DIS)], "not a released MUNIT generator checkpoint"),
         ([str(GEN), "--dis", str(GEN)], "not a released MUNIT discriminator checkpoint"),
@@ -116,4 +120,5 @@ def test_import_official_errors(tmp_path):
         assert result.exit_code == 1, (args, result.output)
         assert "error:" in result.output and expected_text in result.output, result.output
         assert "Traceback" not in result.output
+        assert "weights_only` set to `False`" not in result.output  # torch's advice, unsafe for a download
     assert not swapped.exists()
