@@ -264,6 +264,12 @@ def test_demo_runs_end_to_end(tmp_path):
     assert grid.width > 4 * 32 and grid.height > 6 * 32  # 6 sketches, input + 3 styles each
     assert load_checkpoint(out / "runs" / "sketch2paint" / "checkpoints" / "latest.safetensors").step == 2
     assert len(list((out / "data" / "train" / "paint").glob("*.png"))) == 300
+    # Run again into the same folder: it continues the first run, and says so.
+    again = CliRunner().invoke(app, ["demo", "--out", str(out), "--iterations", "3", "--n-styles", "3",
+                                     "--device", "cpu"])
+    assert again.exit_code == 0, again.output
+    assert "earlier demo run at step 2: training on to step 3" in " ".join(again.output.split())
+    assert load_checkpoint(out / "runs" / "sketch2paint" / "checkpoints" / "latest.safetensors").step == 3
 
 
 def test_cli_train_from_two_folders_or_an_image_list_and_resume_remembers_them(shapes_root, tmp_path):

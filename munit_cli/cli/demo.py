@@ -53,9 +53,14 @@ def demo(
     console.print(f"[bold]munit demo[/]: shapes dataset in {data_root}; training {iterations} iterations "
                   f"at {image_size}x{image_size} into {run}", highlight=False)
     data = TrainData.from_folder(data_root, source, target, config)
+    earlier_run = (run / "checkpoints" / "resume.safetensors").exists()
     trainer = Trainer(config, data, run, (source, target), device=device,
-                      callbacks=[ConsoleProgress(), MetricsLogger(run), SampleWriter(run)],
-                      resume=(run / "checkpoints" / "resume.safetensors").exists())
+                      callbacks=[ConsoleProgress(), MetricsLogger(run), SampleWriter(run)], resume=earlier_run)
+    if earlier_run:  # a second `munit demo` continues the first rather than overwriting it
+        plan = (f"training on to step {iterations}" if trainer.step < iterations
+                else f"already past --iterations {iterations}: drawing the translations only")
+        console.print(f"{run} holds an earlier demo run at step {trainer.step}: {plan} "
+                      f"(--out elsewhere starts afresh)", highlight=False)
     result = trainer.fit()
 
     model = trainer.model.eval()
