@@ -142,21 +142,21 @@ def image_format(path: Path) -> str:
     """The Pillow format ``path``'s extension names, checked before any work: a folder, or a name
     Pillow cannot write, is an error that says so."""
     refuse_folder(path)
-    format = Image.registered_extensions().get(path.suffix.lower())
-    if format is None or format not in Image.SAVE:
+    pil_format = Image.registered_extensions().get(path.suffix.lower())
+    if pil_format is None or pil_format not in Image.SAVE:
         problem = f"{path.suffix!r} is not an image format Pillow writes" if path.suffix else "the name has no extension"
         raise ConfigError(f"{path}: {problem}; end the name in .png, .jpg or .webp")
-    return format
+    return pil_format
 
 
 def save_image(x: torch.Tensor | Image.Image, path: str | Path) -> Path:
     """Write an image file atomically (a temporary file, then a rename), in the format its extension names."""
     path = Path(path)
-    format = image_format(path)
+    pil_format = image_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img = x if isinstance(x, Image.Image) else to_pil(x)
     tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format=format)
+    img.save(tmp, format=pil_format)
     tmp.replace(path)
     return path
 
