@@ -241,7 +241,7 @@ def test_bad_inputs_give_clear_errors(trained_checkpoint, inputs, tmp_path):
         (["export", "--format", "tflite", *ckpt], "--format must be one of"),
         (["translate", str(inputs), "--out", str(corrupt_img), *ckpt], "is a file; give a folder"),
         (["translate", str(inputs), "--checkpoint", str(inputs)], "is a folder without a checkpoints/latest"),
-        (["style-sample", str(inputs), "--out", "grid.foo", *ckpt], "'.foo' is not an image format Pillow writes"),
+        (["style-sample", str(inputs), "--out", str(tmp_path / "grid.foo"), *ckpt], "'.foo' is not an image format Pillow writes"),
         (["style-sample", str(inputs), "--out", str(tmp_path), *ckpt], f"{tmp_path}: Is a directory"),
         (["style-sample", str(inputs), "--save-styles", str(tmp_path), "--out", str(tmp_path / "grid.png"), *ckpt],
          "Is a directory"),
