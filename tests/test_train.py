@@ -57,6 +57,24 @@ def test_three_steps_write_the_expected_files(shapes_root, tmp_path):
     assert json.loads((out / "run.json").read_text())["source"] == "sketch"
 
 
+def test_tensorboard_event_files_hold_the_logged_scalars(shapes_root, tmp_path):
+    """With the tensorboard extra installed, the scalars of metrics.jsonl also go to TensorBoard event
+    files, read back here with TensorBoard's own reader."""
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    _trainer(shapes_root, out, iterations=3).fit()
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    for key in ("gen/total", "dis/total", "lr"):
+        logged = events.Scalars(key)
+        assert [e.step for e in logged] == [r["step"] for r in records] == [1, 2, 3]
+        # Event files store float32: a relative 1e-6 is float32 rounding with room to spare.
+        assert [e.value for e in logged] == pytest.approx([r[key] for r in records], rel=1e-6)
+
+
 def _weights(out: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(out / "checkpoints" / "latest.safetensors").state_dict()
 
