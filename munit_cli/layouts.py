@@ -94,6 +94,10 @@ def from_run(run: dict) -> Layout:
         return discover(run["root"])
     domains = {name: DomainFolders(name, Path(f["train"]), Path(f["held_out"]) if f["held_out"] else None)
                for name, f in run["folders"].items()}
+    for folders in domains.values():
+        for path in (folders.train, folders.held_out):
+            if path is not None and not path.exists():
+                raise DataError(f"the run's data is no longer at {path} (moved or deleted?)")
     return Layout(Path(run["root"]), run.get("layout", "explicit"), domains)
 
 

@@ -250,6 +250,23 @@ def test_cli_train_and_errors(shapes_root, tmp_path):
     assert not (tmp_path / "nowhere").exists() and not Path("runs").exists()
 
 
+def test_resume_after_the_data_moved_says_so_and_takes_the_new_place(shapes_root, tmp_path):
+    import shutil
+
+    data, out, config = tmp_path / "data", tmp_path / "run", tmp_path / "tiny.toml"
+    shutil.copytree(shapes_root, data)
+    config.write_text(TINY_TOML)
+    assert _cli(str(data), "--out", str(out), "--config", str(config), "--iterations", "1").exit_code == 0
+    data.rename(tmp_path / "moved")
+    lost = _cli("--out", str(out), "--resume", "--iterations", "2")
+    assert lost.exit_code == 1 and "Traceback" not in lost.output
+    message = " ".join(lost.output.split())
+    assert f"the run's data is no longer at {data}" in message and "munit train ROOT --out" in message
+    found = _cli(str(tmp_path / "moved"), "--out", str(out), "--resume", "--iterations", "2")
+    assert found.exit_code == 0, found.output
+    assert load_checkpoint(out / "checkpoints" / "latest.safetensors").step == 2
+
+
 def test_cli_train_finds_the_two_domains_and_says_the_layout(shapes_root, tmp_path):
     result = _cli(str(shapes_root), "--out", str(tmp_path / "run"), "--dry-run")
     assert result.exit_code == 0, result.output

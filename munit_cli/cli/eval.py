@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import ConfigError, refuse_folder
+from ..errors import ConfigError, DataError, refuse_folder
 from ..runs import LATEST_CHECKPOINT
 from ._console import console
 from ._options import CheckpointAliasOpt, DeviceOpt, SeedOpt, one_checkpoint
@@ -43,7 +43,10 @@ def data_layout(data: Path | None, checkpoint: Path) -> Layout:
 
     if data is not None:
         return discover(data)
-    layout = of_checkpoint(checkpoint)
+    try:
+        layout = of_checkpoint(checkpoint)
+    except DataError as e:
+        raise DataError(f"{e}; give the dataset with --data ROOT") from None
     if layout is not None:
         return layout
     raise ConfigError(f"give the dataset with --data ROOT ({checkpoint} is not inside a training run)")

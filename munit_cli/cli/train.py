@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..config import PRECISIONS, TrainConfig, replace, to_dict, train_config_from_dict
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..runs import RUN_FILE
 from ._console import console
 from ._options import DeviceOpt
@@ -79,7 +79,10 @@ def _run_info(out: Path | None, root: Path | None, source: str | None, target: s
     elif root is not None:
         layout = discover(root)
     elif saved:
-        layout = from_run(saved)
+        try:
+            layout = from_run(saved)
+        except DataError as e:
+            raise DataError(f"{e}; give the data's new place: munit train ROOT --out {out} --resume") from None
     else:
         raise ConfigError("give the dataset ROOT (e.g. munit train ./afhq --source dog --target cat), "
                           "or --source-dir and --target-dir")
