@@ -31,6 +31,8 @@ def image_problem(path: str | Path) -> str | None:
                 img.draft("RGB", (max(1, img.width // DRAFT_SCALE), max(1, img.height // DRAFT_SCALE)))
             img.load()
     except IMAGE_ERRORS as e:
+        if isinstance(e, OSError) and e.strerror:  # the path is shown beside it: not "[Errno 2] ...: 'path'"
+            return e.strerror
         return str(e) or type(e).__name__
     return None
 

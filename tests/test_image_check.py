@@ -41,6 +41,7 @@ def test_a_truncated_jpeg_is_found_though_it_opens(tmp_path):
     (tmp_path / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     (tmp_path / "text.jpg").write_text("hello")
     assert image_problem(tmp_path / "junk.png") and image_problem(tmp_path / "text.jpg")
+    assert image_problem(tmp_path / "listed-but-gone.jpg") == "No such file or directory"  # an image list's stale line
 
 
 def test_results_are_cached_by_path_size_and_mtime(tmp_path):
