@@ -22,7 +22,8 @@ from safetensors.torch import save_file
 
 from . import __version__
 from .config import ModelConfig, model_config_from_dict, to_json
-from .errors import CheckpointError, ConfigError, refuse_folder
+from .errors import CheckpointError, ConfigError
+from .files import prepare_file
 from .model import MUNIT
 
 FORMAT = "munit-cli"
@@ -41,8 +42,7 @@ def atomic_save(tensors: dict[str, torch.Tensor], path: str | Path, metadata: di
     (rename is atomic on POSIX); the folder is fsynced so the rename itself survives a crash.
     """
     path = Path(path)
-    refuse_folder(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_file(path)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -16,7 +16,8 @@ import torch
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from .errors import ConfigError, DataError, refuse_folder
+from .errors import ConfigError, DataError
+from .files import refuse_folder, write_text_atomically
 from .layouts import DomainFolders
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -203,9 +204,7 @@ def write_sample_index(samples_dir: Path) -> Path:
             f"</head><body>\n{_eval_table(samples_dir / 'eval.json')}<h1>Samples (newest first)</h1>\n{items}\n"
             "</body></html>\n")
     index = samples_dir / "index.html"
-    tmp = index.with_suffix(".html.tmp")
-    tmp.write_text(page)
-    tmp.replace(index)
+    write_text_atomically(index, page)
     return index
 
 

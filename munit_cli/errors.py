@@ -4,12 +4,6 @@ Library code raises these with a message that says what is wrong and how to fix 
 catches ``MunitError`` once and prints ``error: <message>`` (see ``munit_cli.cli``).
 """
 
-from __future__ import annotations
-
-import errno
-import os
-from pathlib import Path
-
 
 class MunitError(Exception):
     """Base class of every error munit-cli raises on purpose."""
@@ -37,10 +31,3 @@ class DeviceError(ConfigError):
     """The requested device does not exist here (exit status 2, like any wrong argument)."""
 
     exit_code = 2
-
-
-def refuse_folder(path: Path) -> None:
-    """IsADirectoryError, named by ``path``, where a file is to be written over a folder: checked
-    before the work, and clearer than the error of a temporary file's rename."""
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))

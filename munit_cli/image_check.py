@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from .data import IMAGE_ERRORS
+from .files import write_text_atomically
 
 CACHE_VERSION = 1
 DRAFT_SCALE = 8  # JPEG decodes at 1/1, 1/2, 1/4 or 1/8 of its size; the smallest is enough to find damage
@@ -65,9 +66,7 @@ def load_cache(path: Path) -> dict[str, list]:
 
 def save_cache(path: Path, cache: dict[str, list]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"version": CACHE_VERSION, "files": cache}))
-    tmp.replace(path)
+    write_text_atomically(path, json.dumps({"version": CACHE_VERSION, "files": cache}))
 
 
 def check_images(paths: Iterable[Path], cache: dict[str, list] | None = None,

@@ -23,9 +23,10 @@ def load_model(checkpoint: Path | None, device: str,
     weights cast to ``precision`` (auto, fp32, bf16 or fp16)."""
     check_precision(precision)
     target_device = select_device(device)
-    if checkpoint is None or checkpoint.is_dir():
-        checkpoint = checkpoint_file(checkpoint)
-        console.print(f"using checkpoint {checkpoint}", highlight=False)
+    resolved = checkpoint_file(checkpoint)
+    if resolved != checkpoint:  # found for the user (newest run, or a run folder's latest): say which
+        console.print(f"using checkpoint {resolved}", highlight=False)
+    checkpoint = resolved
     metadata = read_metadata(checkpoint)
     model = choose_paths(load_checkpoint(checkpoint, target_device, use_ema=metadata.get("has_ema") == "true"),
                          target_device.type)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import refuse_folder
+from ..files import prepare_file
 from ._console import console, err_console, fail
 
 if TYPE_CHECKING:
@@ -72,9 +72,8 @@ def check(
     from ..data import find_images
     from ..layouts import discover
 
-    if bad_list is not None:  # before decoding every image, not after
-        refuse_folder(bad_list)
-        bad_list.parent.mkdir(parents=True, exist_ok=True)
+    if bad_list is not None:
+        prepare_file(bad_list)  # before decoding every image, not after
     layout = discover(root)
     console.print(f"{root}: {layout.describe()}", highlight=False)
     domains = {}

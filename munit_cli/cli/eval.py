@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import ConfigError, DataError, refuse_folder
+from ..errors import ConfigError, DataError
+from ..files import prepare_file, write_text_atomically
 from ..runs import LATEST_CHECKPOINT
 from ._console import console
 from ._options import CheckpointAliasOpt, DeviceOpt, SeedOpt, one_checkpoint
@@ -92,8 +93,7 @@ def eval_command(
     from ._inference import default_image_size, load_model, model_device
 
     paths = checkpoints_to_evaluate(one_checkpoint(checkpoint, checkpoint_option))
-    refuse_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)  # before the evaluation, which can take hours, not after
+    prepare_file(out)  # before the evaluation, which can take hours, not after
     layout = data_layout(data, paths[0])
     select_device(device)  # a missing device is an error before the weights load
     nets = load_feature_networks(weights_dir)
@@ -120,16 +120,9 @@ def eval_command(
         report = {"settings": {"data": str(layout.root), "layout": layout.kind, "direction": direction.lower(),
                                **{k: v for k, v in vars(settings).items() if k != "max_inputs"}},
                   "rows": rows}
-        _write_atomically(out, json.dumps(report, indent=2) + "\n")
+        write_text_atomically(out, json.dumps(report, indent=2) + "\n")
     _print_table(rows)
     console.print(f"wrote {out}", highlight=False)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` by a complete new file: a reader, or a crash, never sees half of it."""
-    partial = path.with_name(f".{path.name}.tmp")
-    partial.write_text(text)
-    partial.replace(path)
 
 
 def _print_table(rows: list[dict]) -> None:

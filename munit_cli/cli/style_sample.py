@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import ConfigError, DataError, refuse_folder
+from ..errors import ConfigError, DataError
+from ..files import refuse_folder
 from ._console import console
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
 
