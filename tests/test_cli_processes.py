@@ -137,6 +137,33 @@ def test_a_missing_device_is_a_short_error(device, message, imported, photos, tm
     assert not (tmp_path / "translations").exists()
 
 
+def test_brackets_in_paths_and_messages_print_as_written(imported, photos, tmp_path):
+    """What the commands print is plain text: Rich markup dropped '[raw]' from a path (and '[onnx]' from
+    the install hint below), and a path holding '[/]' was a MarkupError traceback."""
+    output = ok(munit("style-sample", str(photos[0]), "--checkpoint", str(imported), "-n", "2", "--image-size", "32",
+                      "--out", "grid [v2]/g.png", cwd=tmp_path))
+    assert "wrote grid [v2]/g.png" in output and (tmp_path / "grid [v2]" / "g.png").is_file()
+    proc = munit("translate", "photos [raw]/a[/]b.png", "--checkpoint", str(imported), cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr == "error: photos [raw]/a[/]b.png: no such image file or folder\n"
+
+
+@pytest.mark.parametrize("command, missing, extra", [
+    (("export", "--format", "onnx"), "onnx", "onnx"),
+    (("eval",), "torch_fidelity", "eval"),
+    (("serve",), "gradio", "serve"),
+])
+def test_a_missing_extra_names_its_install_command(command, missing, extra, imported, tmp_path):
+    """As in an environment installed without the extra: the module cannot be imported (a None entry in
+    sys.modules makes `import` fail), and the error gives the whole pip command."""
+    script = (f"import sys\nsys.modules[{missing!r}] = None\nfrom munit_cli.cli import main\n"
+              f"sys.argv = ['munit', *sys.argv[1:]]\nmain()\n")
+    proc = subprocess.run([sys.executable, "-c", script, *command, "--checkpoint", str(imported)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.splitlines()[-1].endswith(f"pip install 'munit-cli[{extra}]'"), proc.stderr
+
+
 def test_usage_errors_are_two_short_lines(tmp_path):
     proc = munit("translate", "a.jpg", "--no-such-option", cwd=tmp_path)
     assert proc.returncode == 2

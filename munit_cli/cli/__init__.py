@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from ._console import console, err_console, handle_errors
+from ._console import console, err_console, handle_errors, print_error
 from .data import check, data_app
 from .demo import demo
 from .eval import eval_command
@@ -75,14 +75,15 @@ def main() -> None:
     try:
         status = app(standalone_mode=False)
     except typer.Abort:
-        err_console.print("[bold red]error:[/] aborted", highlight=False)
+        print_error("aborted")
+        status = 1
         status = 1
     except _CLICK_EXCEPTION as e:
         context = getattr(e, "ctx", None)
         if type(e).__name__ == "NoArgsIsHelpError" and context is not None:  # `munit` or `munit data` alone
             console.print(context.get_help(), highlight=False)
             sys.exit(0)
-        err_console.print(f"[bold red]error:[/] {e.format_message()}", highlight=False)
+        print_error(e.format_message())
         if context is not None:
             err_console.print(f"See '{context.command_path} --help'.", highlight=False)
         status = e.exit_code

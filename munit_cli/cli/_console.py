@@ -11,11 +11,15 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import MunitError
 
-console = Console(soft_wrap=True)  # never break a path a user may copy
-err_console = Console(stderr=True, soft_wrap=True)
+# soft_wrap: never break a path a user may copy. Markup off: what is printed is mostly paths, domain
+# names and messages, which hold brackets as written ('munit-cli[onnx]', 'photos [raw]/a.png'); Rich
+# would read those as style tags, dropping them or failing on '[/]'. Styles come from styled().
+console = Console(soft_wrap=True, markup=False)
+err_console = Console(stderr=True, soft_wrap=True, markup=False)
 DEBUG_VARIABLE = "MUNIT_DEBUG"
 
 
@@ -45,9 +49,19 @@ def describe_os_error(e: OSError) -> str:
     return f"{message}; {advice}" if advice else message
 
 
+def styled(words: str, style: str) -> Text:
+    """``words`` in ``style``; text added to the result stays plain (Text's own ``style`` would colour
+    all of it)."""
+    return Text.assemble((words, style))
+
+
+def print_error(message: str) -> None:
+    err_console.print(styled("error:", "bold red") + f" {message}")
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` on stderr; return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     return typer.Exit(code)
 
 

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..train import Callback, FitResult, Trainer
-from ._console import console
+from ._console import console, styled
 
 
 def format_losses(losses: dict[str, float], keys: tuple[str, ...] = ("gen/total", "dis/total")) -> str:
@@ -60,7 +60,7 @@ class ConsoleProgress(Callback):
                                f"{self._speed(trainer)}  {format_losses(losses)}", highlight=False)
 
     def on_bad_image(self, trainer: Trainer, path: str) -> None:
-        self.console.print(f"[yellow]warning:[/] skipping unreadable image {path}", highlight=False)
+        self.console.print(styled("warning:", "yellow") + f" skipping unreadable image {path}")
 
     def on_checkpoint(self, trainer: Trainer, path) -> None:
         if self.progress is None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..files import prepare_file
-from ._console import console, err_console, fail
+from ._console import console, err_console, fail, styled
 
 if TYPE_CHECKING:
     from ..image_check import CheckResult
@@ -51,7 +51,7 @@ def check_domains(domains: dict[str, list[Path]], cache_file: Path | None = None
     console.print(f"checked {total} images{since}: {counts}", highlight=False)
     if bad:
         where = f"; all of them in {bad_list}" if bad_list is not None else ""
-        err_console.print(f"[yellow]warning:[/] {len(bad)} unreadable image(s), left out{where}:", highlight=False)
+        err_console.print(styled("warning:", "yellow") + f" {len(bad)} unreadable image(s), left out{where}:")
         for path, problem in bad[:SHOWN_BAD]:
             err_console.print(f"  {path}: {problem}", highlight=False)
         if len(bad) > SHOWN_BAD:
@@ -86,4 +86,4 @@ def check(
     if unreadable:
         raise fail(f"{unreadable} of {sum(len(p) for p in domains.values())} images are unreadable; "
                    "repair or remove them (training skips them)")
-    console.print("[green]all images decode[/]")
+    console.print(styled("all images decode", "green"))

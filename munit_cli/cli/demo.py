@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..config import LossWeights, ModelConfig, TrainConfig
-from ._console import console
+from ._console import console, styled
 from ._options import DeviceOpt
 
 # Small enough to train on two CPU cores in minutes, big enough to learn shapes and colours. One
@@ -50,8 +50,8 @@ def demo(
     config = TrainConfig(model=DEMO_MODEL, loss=DEMO_LOSS, image_size=image_size, batch_size=4, iterations=iterations,
                          seed=seed, workers=0, checkpoint_every=max(iterations // 2, 1),
                          sample_every=max(iterations // 10, 1), log_every=50, n_samples=6, lr=4e-4)
-    console.print(f"[bold]munit demo[/]: shapes dataset in {data_root}; training {iterations} iterations "
-                  f"at {image_size}x{image_size} into {run}", highlight=False)
+    console.print(styled("munit demo", "bold") + f": shapes dataset in {data_root}; training {iterations} "
+                  f"iterations at {image_size}x{image_size} into {run}")
     data = TrainData.from_folder(data_root, source, target, config)
     earlier_run = (run / "checkpoints" / "resume.safetensors").exists()
     trainer = Trainer(config, data, run, (source, target), device=device,
@@ -71,6 +71,6 @@ def demo(
     grid = out / "translations.png"
     save_image(image_grid([[img, *row] for img, row in zip(x, results)],
                           ["input"] + [f"s{k}" for k in range(n_styles)]), grid)
-    console.print(f"[green]done[/] ({result.step} steps). Translations: {grid}; samples over time: "
-                  f"{run / 'samples' / 'index.html'}; checkpoint: {result.checkpoint}", highlight=False)
+    console.print(styled("done", "green") + f" ({result.step} steps). Translations: {grid}; samples over time: "
+                  f"{run / 'samples' / 'index.html'}; checkpoint: {result.checkpoint}")
     console.print(f"try: munit translate {data_root / 'test' / source} --checkpoint {result.checkpoint} --n-styles 4")

@@ -85,6 +85,7 @@ def eval_command(
     from ..metrics import require_eval_extra
 
     require_eval_extra()
+    from rich.markup import escape
     from rich.progress import track
 
     from ..devices import select_device
@@ -100,7 +101,8 @@ def eval_command(
     rows, reals = [], None
 
     def progress(items, description, total):
-        return track(items, description=description, total=total, console=console, transient=True)
+        # the progress column reads its description as markup; a domain name is plain text
+        return track(items, description=escape(description), total=total, console=console, transient=True)
 
     for path in paths:
         model, metadata, _ = load_model(path, device, "fp32")

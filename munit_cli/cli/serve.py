@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import MunitError
-from ._console import console, err_console
+from ._console import console, err_console, styled
 from ._options import CheckpointAliasOpt, DeviceOpt, ImageSizeOpt, PrecisionOpt, one_checkpoint
 
 if TYPE_CHECKING:
@@ -167,8 +167,8 @@ def serve(
     examples = held_out_examples(path, a)
     page = build_page(Translator(model, size), title, examples)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        err_console.print(f"[yellow]warning:[/] listening on {host}: anyone on the network can use this page",
-                          highlight=False)
+        err_console.print(styled("warning:", "yellow") + f" listening on {host}: anyone on the network can "
+                          "use this page")
     page.queue(default_concurrency_limit=1)  # one request at a time: tabs wait their turn
     examples_dirs = sorted({str(Path(e).parent) for e in examples})
     console.print(f"serving {path} at http://{host}:{port}  (Ctrl-C stops)", highlight=False)

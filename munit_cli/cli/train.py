@@ -13,7 +13,7 @@ import typer
 from ..config import PRECISIONS, TrainConfig, replace, to_dict, train_config_from_dict
 from ..errors import ConfigError, DataError
 from ..runs import RUN_FILE
-from ._console import console
+from ._console import console, styled
 from ._options import DeviceOpt
 
 if TYPE_CHECKING:
@@ -176,8 +176,8 @@ def train(
     bad_images = _check_training_images(layout, (source, target), out, quiet=not main, keep=not dry_run)
     data = TrainData.from_layout(layout, source, target, cfg, skip=bad_images)
     if main:
-        console.print(f"[bold]munit train[/] {source} ({len(data.datasets[0])} images) -> "
-                      f"{target} ({len(data.datasets[1])} images), run folder {out}", highlight=False)
+        console.print(styled("munit train", "bold") + f" {source} ({len(data.datasets[0])} images) -> "
+                      f"{target} ({len(data.datasets[1])} images), run folder {out}")
     if dry_run:
         console.print_json(json.dumps(to_dict(cfg)))
         return
@@ -227,10 +227,11 @@ def report(result, out: Path, main: bool) -> None:
             raise typer.Exit(128 + signal.SIGINT)
         return
     if result.bad_images:
-        console.print(f"[yellow]skipped {len(result.bad_images)} unreadable image(s)[/]; first: {result.bad_images[0]}")
+        console.print(styled(f"skipped {len(result.bad_images)} unreadable image(s)", "yellow")
+                      + f"; first: {result.bad_images[0]}")
     console.print(f"samples: {out / 'samples' / 'index.html'}")
     if result.reason == "interrupted":
-        console.print(f"[yellow]interrupted[/] at step {result.step}; checkpoint saved to {result.checkpoint}. "
-                      f"Continue with: munit train --out {out} --resume", highlight=False)
+        console.print(styled("interrupted", "yellow") + f" at step {result.step}; checkpoint saved to "
+                      f"{result.checkpoint}. Continue with: munit train --out {out} --resume")
         raise typer.Exit(128 + signal.SIGINT)
-    console.print(f"[green]done[/]: step {result.step}; final checkpoint {result.checkpoint}", highlight=False)
+    console.print(styled("done", "green") + f": step {result.step}; final checkpoint {result.checkpoint}")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError
-from ._console import console, err_console, fail
+from ._console import console, err_console, fail, styled
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
 
 
@@ -90,7 +90,7 @@ def translate(
                     images.append(read_image(path, size, model, dev))
                     batch_paths.append(path)
                 except DataError as e:
-                    err_console.print(f"[red]failed:[/] {e}", highlight=False)
+                    err_console.print(styled("failed:", "red") + f" {e}")
                     failed.append(str(path))
             if images:
                 x = torch.cat(images)
