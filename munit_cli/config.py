@@ -22,14 +22,14 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}", name)
 
 
 def _check_positive(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+            raise ConfigError(f"{name} must be a positive integer; got {value!r}", name)
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ class ModelConfig:
         _check_positive(self, "input_channels", "gen_dim", "style_dim", "mlp_dim", "n_downsample",
                         "n_res", "style_n_downsample", "dis_dim", "dis_n_layer", "dis_num_scales")
         if self.style_n_downsample < 2:
-            raise ConfigError(f"style_n_downsample must be at least 2; got {self.style_n_downsample}")
+            raise ConfigError(f"style_n_downsample must be at least 2; got {self.style_n_downsample}",
+                              "style_n_downsample")
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("dis_activation", self.dis_activation, ACTIVATIONS)
         _check_choice("padding", self.padding, PADDINGS)
@@ -139,22 +140,25 @@ class TrainConfig:
                         "checkpoint_every", "sample_every", "log_every", "n_samples")
         _check_choice("precision", self.precision, PRECISIONS)
         if self.image_size % 4:
-            raise ConfigError(f"image_size must be a multiple of 4; got {self.image_size}")
+            raise ConfigError(f"image_size must be a multiple of 4; got {self.image_size}", "image_size")
         if self.image_size % 2**self.model.n_downsample:
             raise ConfigError(f"image_size must be a multiple of {2**self.model.n_downsample} "
-                              f"(2 ** n_downsample); got {self.image_size}")
+                              f"(2 ** n_downsample); got {self.image_size}", "image_size")
         smallest = self.model.min_image_size()
         if self.image_size < smallest:
             raise ConfigError(f"image_size {self.image_size} is too small for this model (the style "
-                              f"encoder and discriminator downsample it to nothing); use at least {smallest}")
+                              f"encoder and discriminator downsample it to nothing); use at least {smallest}",
+                              "image_size")
         if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in [0, 1); got {self.ema_decay}")
+            raise ConfigError(f"ema_decay must be in [0, 1); got {self.ema_decay}", "ema_decay")
         if self.lr <= 0:
-            raise ConfigError(f"lr must be > 0; got {self.lr}")
+            raise ConfigError(f"lr must be > 0; got {self.lr}", "lr")
         if self.compile not in (None, True, False):
-            raise ConfigError(f"compile must be true or false (or left out: on for CUDA); got {self.compile!r}")
-        if self.workers < 0 or self.keep_checkpoints < 0:
-            raise ConfigError("workers and keep_checkpoints must be >= 0")
+            raise ConfigError(f"compile must be true or false (or left out: on for CUDA); got {self.compile!r}",
+                              "compile")
+        for name in ("workers", "keep_checkpoints"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0; got {getattr(self, name)}", name)
         return self
 
 
@@ -164,12 +168,13 @@ _NESTED = {"model": ModelConfig, "loss": LossWeights}
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     """Build a dataclass from a dict, rejecting unknown keys with the list of valid ones."""
     if not isinstance(values, dict):
-        raise ConfigError(f"{where or 'config'} must be a table of settings; got {values!r}")
+        raise ConfigError(f"[{where}] must be a table of settings; got {values!r}" if where else
+                          f"the config must be a table of settings; got {values!r}")
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where or 'config'}; "
-                          f"valid keys: {', '.join(sorted(known))}")
+        table = f" in [{where}]" if where else ""
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)}{table}; valid keys: {', '.join(sorted(known))}")
     kwargs = dict(values)
     if cls is TrainConfig:
         for key, sub in _NESTED.items():
@@ -182,8 +187,9 @@ def model_config_from_dict(values: dict[str, Any]) -> ModelConfig:
     return _build(ModelConfig, values, "model").validate()
 
 
-def train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    return _build(TrainConfig, values, "").validate()
+def train_config_from_dict(values: dict[str, Any], validate: bool = True) -> TrainConfig:
+    config = _build(TrainConfig, values, "")
+    return config.validate() if validate else config
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -12,7 +12,12 @@ class MunitError(Exception):
 
 
 class ConfigError(MunitError):
-    """A configuration value is invalid or unknown."""
+    """A configuration value is invalid or unknown; ``field`` is the setting's name when the message
+    starts with it (so the CLI can name the flag or file the value came from instead)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class DataError(MunitError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -212,6 +213,24 @@ def test_example_configs_are_valid_settings(name):
         assert config.model == TINY_MODEL and config.image_size == 32
 
 
+def test_a_bad_setting_is_named_where_it_was_given(tmp_path):
+    """A flag's bad value names the flag, a file's names the file; and the file's value is checked only
+    after the flags that override it are applied."""
+    from munit_cli.cli.train import resolve_config
+    from munit_cli.errors import ConfigError
+
+    settings = tmp_path / "settings.toml"
+    settings.write_text("lr = -1\n" + TINY_TOML)  # top-level keys before the [model] table
+    with pytest.raises(ConfigError, match=r"^--batch-size must be a positive integer; got 0$"):
+        resolve_config(None, None, batch_size=0)
+    with pytest.raises(ConfigError, match=rf"^--config {re.escape(str(settings))}: lr must be > 0; got -1$"):
+        resolve_config(settings, None, batch_size=2)
+    settings.write_text(TINY_TOML.replace("image_size = 32", "image_size = 30"))
+    assert resolve_config(settings, None, image_size=36).image_size == 36
+    with pytest.raises(ConfigError, match=rf"^--config {re.escape(str(settings))}: image_size must be a multiple of 4; got 30$"):
+        resolve_config(settings, None)
+
+
 def test_cli_train_and_errors(shapes_root, tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY_TOML)
@@ -234,9 +253,10 @@ def test_cli_train_and_errors(shapes_root, tmp_path):
         ((str(shapes_root), "-s", "sketch", "-t", "sketch"), "pick two different domains"),
         ((str(shapes_root), "-s", "sketch", "-t", "cat"), "domain 'cat' not found in .*domains found: paint, sketch"),
         ((str(empty), "-s", "sketch", "-t", "paint"), "domain 'paint' has no images"),
-        ((str(shapes_root), "-s", "sketch", "-t", "paint", "--image-size", "30"), "multiple of 4"),
-        ((str(shapes_root), "-s", "sketch", "-t", "paint", "--image-size", "8"), "too small"),
-        ((str(shapes_root), "-s", "sketch", "-t", "paint", "--config", str(bad_toml)), "unknown key.*learning_rate"),
+        ((str(shapes_root), "-s", "sketch", "-t", "paint", "--image-size", "30"), "--image-size must be a multiple of 4"),
+        ((str(shapes_root), "-s", "sketch", "-t", "paint", "--image-size", "8"), "--image-size 8 is too small"),
+        ((str(shapes_root), "-s", "sketch", "-t", "paint", "--config", str(bad_toml)),
+         "--config .*bad.toml: unknown key.*learning_rate"),
         ((str(shapes_root), "-s", "sketch", "-t", "paint", "--out", str(out), "--config", str(config)),
          "already holds a training run; add --resume"),
         (("--out", str(tmp_path / "fresh"), "--resume"), "give the dataset ROOT"),
@@ -245,7 +265,6 @@ def test_cli_train_and_errors(shapes_root, tmp_path):
         result = _cli(*args)
         assert result.exit_code == 1, (args, result.output)
         assert "error:" in result.output and "Traceback" not in result.output, result.output
-        import re
         assert re.search(message, result.output.replace("\n", " ")), (message, result.output)
     assert not (tmp_path / "nowhere").exists() and not Path("runs").exists()
 

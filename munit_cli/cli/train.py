@@ -43,7 +43,8 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 
 def resolve_config(config_file: Path | None, base: TrainConfig | None, **flags: Any) -> TrainConfig:
-    """Defaults (or a resumed run's config) <- the TOML file <- command-line flags that were given."""
+    """Defaults (or a resumed run's config) <- the TOML file <- command-line flags that were given.
+    The result is checked as a whole; a bad value is named where the user gave it."""
     values = to_dict(base) if base is not None else {}
     if config_file is not None:
         for key, value in load_toml(config_file).items():
@@ -51,8 +52,20 @@ def resolve_config(config_file: Path | None, base: TrainConfig | None, **flags: 
                 values[key] = {**values[key], **value}
             else:
                 values[key] = value
-    config = train_config_from_dict(values)
-    return replace(config, **flags).validate()
+    try:
+        return replace(train_config_from_dict(values, validate=False), **flags).validate()
+    except ConfigError as e:
+        raise ConfigError(_named_as_given(e, flags, config_file), e.field) from None
+
+
+def _named_as_given(error: ConfigError, flags: dict[str, Any], config_file: Path | None) -> str:
+    """``--image-size must be ...`` for a value from a flag, ``--config FILE: ...`` for one from the
+    file (or one the file's other settings make invalid), else the message as it is."""
+    if error.field is not None and flags.get(error.field) is not None:
+        return "--" + error.field.replace("_", "-") + str(error).removeprefix(error.field)
+    if config_file is not None:
+        return f"--config {config_file}: {error}"
+    return str(error)
 
 
 def _run_info(out: Path | None, root: Path | None, source: str | None, target: str | None,
