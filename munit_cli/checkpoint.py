@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 
 from . import __version__
 from .config import ModelConfig, model_config_from_dict, to_json
+from .data import IMAGE_EXTENSIONS
 from .errors import CheckpointError, ConfigError
 from .files import prepare_file
 from .model import MUNIT
@@ -76,6 +77,18 @@ def replace_with_copy(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
+def _what_instead(path: Path, error: Exception) -> str:
+    """Why ``path`` does not open as safetensors, naming the usual mix-ups: a released MUNIT pickle
+    (``gen_00100000.pt``, which `munit import-official` converts) and an image given as a checkpoint."""
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth", ".ckpt", ".bin"):
+        return ("a PyTorch pickle, not a safetensors checkpoint; convert a released MUNIT gen_*.pt with "
+                f"`munit import-official {path} -o model.safetensors`")
+    if suffix in IMAGE_EXTENSIONS:
+        return "an image, not a checkpoint; give a .safetensors checkpoint or a run folder"
+    return f"not a readable safetensors file (truncated or corrupt?): {error}"
+
+
 def _read(path: str | Path, with_tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     path = Path(path)
     if not path.is_file():
@@ -85,7 +98,7 @@ def _read(path: str | Path, with_tensors: bool) -> tuple[dict[str, torch.Tensor]
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: not a readable safetensors file (truncated or corrupt?): {e}") from None
+        raise CheckpointError(f"{path}: {_what_instead(path, e)}") from None
     return tensors, metadata
 
 

@@ -6,12 +6,13 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
 import munit_cli.checkpoint as ckpt
 from munit_cli import MUNIT, CheckpointError, load_checkpoint, save_checkpoint
 
-from .conftest import TINY_MODEL
+from .conftest import FIXTURE_DIR, TINY_MODEL
 
 
 @pytest.fixture
@@ -90,6 +91,16 @@ def test_bad_checkpoints_raise_checkpoint_error(kind, message, model, tmp_path):
     with pytest.raises(CheckpointError, match=message) as info:
         load_checkpoint(path)
     assert str(path) in str(info.value)
+
+
+def test_a_pickle_or_an_image_given_as_checkpoint_is_named_as_such(tmp_path):
+    """The usual mix-ups get their own message: the released code's gen_*.pt (with the command that
+    converts it) and a picture; both real files, saved by torch and by Pillow."""
+    with pytest.raises(CheckpointError, match=r"a PyTorch pickle.*munit import-official .*gen_00000001.pt"):
+        load_checkpoint(FIXTURE_DIR / "gen_00000001.pt")
+    Image.new("RGB", (8, 8)).save(tmp_path / "dog.JPG")
+    with pytest.raises(CheckpointError, match="dog.JPG: an image, not a checkpoint"):
+        load_checkpoint(tmp_path / "dog.JPG")
 
 
 def test_no_pickle_in_loading_path(monkeypatch, model, tmp_path):
