@@ -13,6 +13,7 @@ Tests build ``FeatureNetworks`` from small random-weight networks and pass them 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +97,11 @@ def load_feature_networks(weights_dir: Path | None = None) -> FeatureNetworks:
     except Exception as e:
         raise WeightsError(f"{inception_path} is not the FID Inception's weights ({type(e).__name__}: {e}); "
                            f"download it again from {INCEPTION_URL}") from None
-    lpips = _NoTrainLpips(net="alex", pnet_rand=True)  # its linear layers; the backbone is loaded next
+    with warnings.catch_warnings():
+        # torchmetrics reads the LPIPS linear layers it ships with torch.load's old default, which torch
+        # before 2.6 warns about; the file is part of the installed package, and users need not see it.
+        warnings.filterwarnings("ignore", message=".*weights_only=False", category=FutureWarning)
+        lpips = _NoTrainLpips(net="alex", pnet_rand=True)  # its linear layers; the backbone is loaded next
     _load_alexnet_backbone(lpips, alexnet_path)
     return FeatureNetworks(inception, lpips)
 
