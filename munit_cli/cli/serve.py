@@ -7,6 +7,7 @@ and a bad input becomes an ``error: ...`` status on the page, never a stack trac
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -166,21 +167,27 @@ def serve(
     title = f"MUNIT {a} ↔ {b} (step {metadata.get('step', '?')})"
     examples = held_out_examples(path, a)
     page = build_page(Translator(model, size), title, examples)
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    local = host in ("127.0.0.1", "localhost", "::1")
+    if not local:
         err_console.print(styled("warning:", "yellow") + f" listening on {host}: anyone on the network can "
                           "use this page")
     page.queue(default_concurrency_limit=1)  # one request at a time: tabs wait their turn
     examples_dirs = sorted({str(Path(e).parent) for e in examples})
-    console.print(f"serving {path} at http://{host}:{port}  (Ctrl-C stops)", highlight=False)
     try:
         page.launch(server_name=host, server_port=port, quiet=True, ssr_mode=False, show_error=False,
-                    allowed_paths=examples_dirs, footer_links=[], theme=_offline_theme())
+                    allowed_paths=examples_dirs, footer_links=[], theme=_offline_theme(), prevent_thread_lock=True)
+        console.print(f"serving {path} at http://{host}:{port}  (Ctrl-C stops)", highlight=False)  # once listening
+        threading.Event().wait()  # the server runs on its own threads until Ctrl-C
     except KeyboardInterrupt:
         pass
     except OSError as e:  # the port is taken, or the address is not this machine's
-        raise MunitError(f"cannot listen on {host}:{port} ({e}); choose another --port or --host") from None
+        # Gradio's own advice (an environment variable, launch()'s parameter) is not for the command line
+        reason = str(e)
+        if "Cannot find empty port" in reason:
+            reason = "the port is in use" + ("" if local else f", or {host} is not an address of this machine")
+        raise MunitError(f"cannot listen on {host}:{port} ({reason}); choose another --port or --host") from None
     finally:
-        page.close()
+        page.close(verbose=False)
     console.print("stopped", highlight=False)
 
 
