@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..files import prepare_file
+from ..files import prepare_file, write_text_atomically
 from ._console import console, err_console, fail, styled
 
 if TYPE_CHECKING:
@@ -39,8 +39,7 @@ def check_domains(domains: dict[str, list[Path]], cache_file: Path | None = None
     bad = [(path, problem) for result in results.values() for path, problem in result.bad.items()]
     if bad_list is not None:
         if bad:
-            bad_list.parent.mkdir(parents=True, exist_ok=True)
-            bad_list.write_text("".join(f"{path}\t{problem}\n" for path, problem in bad))
+            write_text_atomically(prepare_file(bad_list), "".join(f"{path}\t{problem}\n" for path, problem in bad))
         else:
             bad_list.unlink(missing_ok=True)
     if quiet:
