@@ -149,6 +149,16 @@ def test_brackets_in_paths_and_messages_print_as_written(imported, photos, tmp_p
     assert proc.stderr == "error: photos [raw]/a[/]b.png: no such image file or folder\n"
 
 
+def test_a_large_photo_translates_without_a_warning(imported, tmp_path):
+    """A 99-megapixel photo (phone cameras take 108) is over Pillow's untrusted-input threshold, which
+    printed a DecompressionBombWarning with Pillow's source line; the user's own file is no threat."""
+    Image.new("RGB", (11000, 9000), (90, 30, 30)).save(tmp_path / "large.jpg", quality=80)
+    output = ok(munit("translate", "large.jpg", "--checkpoint", str(imported), "-n", "1", "--image-size", "32",
+                      "--out", "out", cwd=tmp_path))
+    assert "Warning" not in output, output
+    assert Image.open(tmp_path / "out" / "large_style0.png").size == (32, 32)
+
+
 @pytest.mark.parametrize("command, missing, extra", [
     (("export", "--format", "onnx"), "onnx", "onnx"),
     (("eval",), "torch_fidelity", "eval"),

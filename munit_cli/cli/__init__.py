@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -72,11 +73,14 @@ _CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "
 def main() -> None:
     """The `munit` entry point. A usage error is two short lines (what is wrong, where the help is)
     instead of Typer's framed box."""
+    # Pillow warns about images over 89 megapixels, a guard meant for untrusted uploads. Here they are
+    # the user's own photos (serve refuses uploads over 40 megapixels before decoding), so the warning
+    # is noise; Pillow's error for twice that size still stops the decode, and is reported as such.
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     try:
         status = app(standalone_mode=False)
     except typer.Abort:
         print_error("aborted")
-        status = 1
         status = 1
     except _CLICK_EXCEPTION as e:
         context = getattr(e, "ctx", None)
