@@ -49,7 +49,9 @@ def export(
                       f"{'EMA' if metadata.get('has_ema') == 'true' else 'live'} weights)")
         return
     base = base.with_suffix("") if base.suffix == ".onnx" else base
-    result = export_onnx(model.cpu(), base, direction)
+    # Tracing both graphs and checking them takes tens of seconds: say what is happening meanwhile.
+    with console.status(f"exporting {base}.translate.onnx and {base}.style.onnx, then checking them in onnxruntime"):
+        result = export_onnx(model.cpu(), base, direction)
     if result.exporter == "torchscript":
         console.print(f"note: the dynamo ONNX exporter of torch {torch.__version__} failed on this model; "
                       "used the TorchScript exporter (checked below like the other)", highlight=False)
