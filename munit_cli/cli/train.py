@@ -182,7 +182,7 @@ def train(
         cfg = resolve_config(config, None, **flags)
     main = distributed.is_main_process()
     if main:
-        console.print(f"data {layout_note}", highlight=False)
+        console.print(f"dataset {layout_note}", highlight=False)
     if eval_every < 0:
         raise ConfigError(f"--eval-every must be >= 0 (0 turns it off); got {eval_every}")
     evaluator = _periodic_eval(out, eval_every, weights_dir, layout, source) if eval_every > 0 and main else None
