@@ -1,11 +1,16 @@
 """Writing output files safely: never half a file under its final name, never a file over a folder,
-and a wrong output path found before the work that fills it (no torch here)."""
+never two processes writing one run folder, and a wrong output path found before the work that fills
+it (no torch here)."""
 
 from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import MunitError
 
 
 def refuse_folder(path: Path) -> None:
@@ -28,3 +33,30 @@ def write_text_atomically(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.tmp")
     partial.write_text(text)
     partial.replace(path)
+
+
+@contextmanager
+def folder_lock(folder: Path, name: str, holder: str) -> Iterator[None]:
+    """Hold ``folder/name`` while the block runs; a second process asking for it is refused with a
+    MunitError naming ``holder`` and the first's process id. The OS drops the lock when its holder
+    exits, however it ends: a crash leaves no stale lock. Without flock (Windows) nothing is held."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / name, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise MunitError(f"{folder} is in use by another {holder} (process {lock.read().strip() or '?'}); "
+                             "wait for it to finish, or choose another folder") from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

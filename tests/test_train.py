@@ -185,6 +185,12 @@ def test_sigint_saves_a_checkpoint_and_exits_cleanly(shapes_root, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
         time.sleep(0.2)
+    # While it trains, a second `munit train` into the folder is refused, and writes nothing there.
+    files_before = sorted(p.relative_to(out) for p in out.rglob("*") if "samples" not in p.parts)
+    second = subprocess.run([*cmd[:-4], "--resume", "--device", "cpu"], capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1 and "Traceback" not in second.stderr, second.stderr
+    assert f"error: {out} is in use by another munit train (process {proc.pid})" in second.stderr, second.stderr
+    assert files_before == sorted(p.relative_to(out) for p in out.rglob("*") if "samples" not in p.parts)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGINT, stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,7 +13,8 @@ import typer
 
 from ..config import PRECISIONS, TrainConfig, replace, to_dict, train_config_from_dict
 from ..errors import ConfigError, DataError
-from ..runs import RUN_FILE
+from ..files import folder_lock
+from ..runs import RUN_FILE, TRAINING_LOCK
 from ._console import console, styled
 from ._options import DeviceOpt
 
@@ -186,24 +188,29 @@ def train(
     if eval_every < 0:
         raise ConfigError(f"--eval-every must be >= 0 (0 turns it off); got {eval_every}")
     evaluator = _periodic_eval(out, eval_every, weights_dir, layout, source) if eval_every > 0 and main else None
-    bad_images = _check_training_images(layout, (source, target), out, quiet=not main, keep=not dry_run)
-    data = TrainData.from_layout(layout, source, target, cfg, skip=bad_images)
-    if main:
-        console.print(styled("munit train", "bold") + f" {source} ({len(data.datasets[0])} images) -> "
-                      f"{target} ({len(data.datasets[1])} images), run folder {out}")
-    if dry_run:
-        console.print_json(json.dumps(to_dict(cfg)))
-        return
-    metrics = MetricsLogger(out)
-    callbacks = [ConsoleProgress(), metrics, SampleWriter(out)]
-    if evaluator is not None:
-        evaluator.metrics = metrics
-        callbacks.append(evaluator)
-    trainer = Trainer(cfg, data, out, (source, target), device=str(dev), callbacks=callbacks, resume=resume)
-    if main:
-        console.print(f"device {trainer.device}, precision {cfg.precision}, "
-                      f"{trainer.dist.world_size} process(es), starting at step {trainer.step}", highlight=False)
-    result = trainer.fit()
+    images = _find_training_images(layout, (source, target))
+    # One `munit train` writes a run folder at a time: a second one (another terminal, a --resume while
+    # the first still runs) would overwrite the first's checkpoints. Taken before anything is written.
+    writing = folder_lock(out, TRAINING_LOCK, "munit train") if main and not dry_run else nullcontext()
+    with writing:
+        bad_images = _check_training_images(images, out, quiet=not main, keep=not dry_run)
+        data = TrainData.from_layout(layout, source, target, cfg, skip=bad_images)
+        if main:
+            console.print(styled("munit train", "bold") + f" {source} ({len(data.datasets[0])} images) -> "
+                          f"{target} ({len(data.datasets[1])} images), run folder {out}")
+        if dry_run:
+            console.print_json(json.dumps(to_dict(cfg)))
+            return
+        metrics = MetricsLogger(out)
+        callbacks = [ConsoleProgress(), metrics, SampleWriter(out)]
+        if evaluator is not None:
+            evaluator.metrics = metrics
+            callbacks.append(evaluator)
+        trainer = Trainer(cfg, data, out, (source, target), device=str(dev), callbacks=callbacks, resume=resume)
+        if main:
+            console.print(f"device {trainer.device}, precision {cfg.precision}, "
+                          f"{trainer.dist.world_size} process(es), starting at step {trainer.step}", highlight=False)
+        result = trainer.fit()
     report(result, out, main)
 
 
@@ -218,17 +225,23 @@ def _periodic_eval(out: Path, every: int, weights_dir: Path | None, layout: Layo
     return PeriodicEval(out, every, load_feature_networks(weights_dir), layout)
 
 
-def _check_training_images(layout: Layout, domains: tuple[str, str], out: Path, quiet: bool, keep: bool) -> set[Path]:
-    """Decode every training image once before the first step; the unreadable ones (listed in
-    OUT/bad_images.txt) are left out. Results are cached in OUT, so --resume checks only changed files."""
+def _find_training_images(layout: Layout, domains: tuple[str, str]) -> dict[str, list[Path]]:
+    """Each domain's training images; an error for an empty one, before anything is written."""
     from ..data import find_images, no_images_error
-    from ..runs import BAD_IMAGES_FILE, IMAGE_CHECK_FILE
-    from .data import check_domains
 
     paths = {name: find_images(layout.domain(name).train) for name in domains}
     for name, found in paths.items():
-        if not found:  # before anything is written to the run folder
+        if not found:
             raise no_images_error(name)
+    return paths
+
+
+def _check_training_images(paths: dict[str, list[Path]], out: Path, quiet: bool, keep: bool) -> set[Path]:
+    """Decode every training image once before the first step; the unreadable ones (listed in
+    OUT/bad_images.txt) are left out. Results are cached in OUT, so --resume checks only changed files."""
+    from ..runs import BAD_IMAGES_FILE, IMAGE_CHECK_FILE
+    from .data import check_domains
+
     results = check_domains(paths, cache_file=out / IMAGE_CHECK_FILE if keep and not quiet else None,
                             bad_list=out / BAD_IMAGES_FILE if keep and not quiet else None, quiet=quiet)
     return {path for result in results.values() for path in result.bad}
