@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +161,27 @@ def test_a_large_photo_translates_without_a_warning(imported, tmp_path):
                       "--out", "out", cwd=tmp_path))
     assert "Warning" not in output, output
     assert Image.open(tmp_path / "out" / "large_style0.png").size == (32, 32)
+
+
+def test_translate_interrupted_says_how_many_inputs_it_wrote(imported, tmp_path):
+    """Ctrl-C part way through a folder: exit 130, and the line names how many inputs were written,
+    each with all its files (the writer thread finishes what it was given)."""
+    (tmp_path / "many").mkdir()
+    Image.new("RGB", (2400, 2400), (90, 30, 30)).save(tmp_path / "many" / "0.jpg")
+    for k in range(1, 300):
+        shutil.copyfile(tmp_path / "many" / "0.jpg", tmp_path / "many" / f"{k}.jpg")
+    proc = subprocess.Popen([str(MUNIT), "translate", "many", "--checkpoint", str(imported), "-n", "2",
+                             "--image-size", "32", "--out", "out"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "out").glob("*_grid.png")):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT and "Traceback" not in stderr, stderr
+    written = int(re.search(r"error: interrupted after (\d+) of 300 input\(s\); their images are in out", stderr)[1])
+    assert 1 <= written < 300
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3 * written  # two styles and a grid each
 
 
 @pytest.mark.parametrize("command, missing, extra", [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -79,27 +80,33 @@ def translate(
     # compression releases the GIL). Before a batch's writes start, the previous batch's must have
     # finished: a failed write stops the run one batch later, and results never pile up in memory.
     writing: list[Future] = []
-    with ThreadPoolExecutor(max_workers=1) as writer, \
-            Progress(TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                     console=console, disable=not console.is_terminal or len(paths) < 2) as progress:
-        task = progress.add_task("translate", total=len(paths))
-        for start in range(0, len(paths), group):
-            batch_paths, images = [], []
-            for path in paths[start:start + group]:
-                try:
-                    images.append(read_image(path, size, model, dev))
-                    batch_paths.append(path)
-                except DataError as e:
-                    err_console.print(styled("failed:", "red") + f" {e}")
-                    failed.append(str(path))
-            if images:
-                x = torch.cat(images)
-                results = translate_images(x).cpu()
-                _wait_for(writing)
-                writing = [writer.submit(_write_outputs, out, _unique_stem(path.stem, used_stems), image.cpu(), row)
-                           for path, image, row in zip(batch_paths, x, results)]
-            progress.advance(task, len(paths[start:start + group]))
-        _wait_for(writing)
+    submitted = 0  # inputs whose images went to the writer (all written once the writer is shut down)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as writer, \
+                Progress(TextColumn("[bold]translate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                         console=console, disable=not console.is_terminal or len(paths) < 2) as progress:
+            task = progress.add_task("translate", total=len(paths))
+            for start in range(0, len(paths), group):
+                batch_paths, images = [], []
+                for path in paths[start:start + group]:
+                    try:
+                        images.append(read_image(path, size, model, dev))
+                        batch_paths.append(path)
+                    except DataError as e:
+                        err_console.print(styled("failed:", "red") + f" {e}")
+                        failed.append(str(path))
+                if images:
+                    x = torch.cat(images)
+                    results = translate_images(x).cpu()
+                    _wait_for(writing)
+                    writing = [writer.submit(_write_outputs, out, _unique_stem(path.stem, used_stems), image.cpu(), row)
+                               for path, image, row in zip(batch_paths, x, results)]
+                    submitted += len(writing)
+                progress.advance(task, len(paths[start:start + group]))
+            _wait_for(writing)
+    except KeyboardInterrupt:  # the writer finished what it had before this is reached
+        kept = f"; their images are in {out}" if submitted else ""
+        raise fail(f"interrupted after {submitted} of {len(paths)} input(s){kept}", 128 + signal.SIGINT) from None
     done = len(paths) - len(failed)
     seconds = time.perf_counter() - started
     if done:
