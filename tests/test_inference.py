@@ -235,6 +235,8 @@ def test_bad_inputs_give_clear_errors(trained_checkpoint, inputs, tmp_path):
         (["translate", str(tmp_path / "missing.png"), *ckpt], "missing.png: no such image file"),
         (["translate", str(inputs), "--direction", "dog2cat", *ckpt], "unknown direction 'dog2cat'"),
         (["translate", str(inputs), "--styles", str(wrong_styles), *ckpt], "dimension (9,)"),
+        (["translate", str(inputs), "--styles", str(wrong_styles), "-n", "5", *ckpt],
+         "--n-styles counts random styles; with --style-ref or --styles the styles are those given"),
         (["translate", str(inputs), "--checkpoint", str(corrupt_ckpt)], "truncated or corrupt"),
         (["style-sample", "--interpolate", "1", "nope.png", *ckpt], "neither a seed"),
         (["translate", str(inputs), "--image-size", "30", *ckpt], "--image-size must be a multiple of 4"),

@@ -14,11 +14,14 @@ from ..errors import ConfigError
 from ._console import console, err_console, fail, styled
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
 
+RANDOM_STYLES = 8  # per input, unless --n-styles says otherwise
+
 
 def translate(
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).",
                                                  show_default=False)],
-    n_styles: Annotated[int, typer.Option("--n-styles", "-n", help="Random styles per input.")] = 8,
+    n_styles: Annotated[int | None, typer.Option("--n-styles", "-n", help=(
+        f"Random styles per input. \\[default: {RANDOM_STYLES}]"), show_default=False)] = None,
     seed: SeedOpt = 0,
     style_ref: Annotated[list[Path] | None, typer.Option(metavar="<path>",
         help="A reference image of the target domain, or a folder of them: use their styles (one per "
@@ -39,10 +42,14 @@ def translate(
     a styles file (--styles). Each input is encoded once; its styles are decoded in one batch on a
     GPU, one by one on a CPU (faster there).
     """
-    if n_styles < 1 or batch_size < 1:
-        raise ConfigError("--n-styles and --batch-size must be at least 1")
     if style_ref and styles:
         raise ConfigError("use either --style-ref or --styles, not both")
+    if n_styles is not None and (style_ref or styles):  # it would be ignored without a word
+        raise ConfigError("--n-styles counts random styles; with --style-ref or --styles the styles are "
+                          "those given, so leave it out")
+    n_styles = RANDOM_STYLES if n_styles is None else n_styles
+    if n_styles < 1 or batch_size < 1:
+        raise ConfigError("--n-styles and --batch-size must be at least 1")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder to write the images into")
     import torch  # heavy imports here, not at the top: `munit --help` must not load torch
