@@ -158,6 +158,8 @@ def test_style_sample_defaults_and_interpolate_cli(trained_checkpoint, shapes_ro
     result = run("style-sample", "--interpolate", "3", str(ref), "--steps", "4", "--out", str(out),
                  "--checkpoint", str(trained_checkpoint), "--device", "cpu")
     assert result.exit_code == 0, result.output
+    held_out = shapes_root / "test" / "sketch"
+    assert f"content: 2 held-out image(s) of sketch from {held_out}" in result.output.replace("\n", ""), result.output
     img = Image.open(out)
     assert img.width > 5 * 32 and img.height > 2 * 32  # content + 4 steps, 2 held-out rows
 

@@ -37,6 +37,9 @@ def _default_content(checkpoint: Path, model: MUNIT, direction: str) -> list[Pat
     images = find_images(folders.held_out or folders.train)[:DEFAULT_CONTENT_IMAGES]
     if not images:
         raise ConfigError(f"no images of {source_name!r} found; {hint}")
+    split, why = ("held-out", "") if folders.held_out else ("training", " (the run has no held-out split)")
+    console.print(f"content: {len(images)} {split} image(s) of {source_name} from {images[0].parent}{why}",
+                  highlight=False)
     return images
 
 
