@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ._console import console, err_console, fail, styled
 from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
 
@@ -56,7 +56,6 @@ def translate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..checkpoint import load_styles
-    from ..errors import DataError
     from ..inference import ReplayedTranslate, encode_style, sample_styles
     from ._inference import default_image_size, expand_inputs, load_model, model_device, read_image
 
@@ -94,14 +93,8 @@ def translate(
                          console=console, disable=not console.is_terminal or len(paths) < 2) as progress:
             task = progress.add_task("translate", total=len(paths))
             for start in range(0, len(paths), group):
-                batch_paths, images = [], []
-                for path in paths[start:start + group]:
-                    try:
-                        images.append(read_image(path, size, model, dev))
-                        batch_paths.append(path)
-                    except DataError as e:
-                        err_console.print(styled("failed:", "red") + f" {e}")
-                        failed.append(str(path))
+                batch_paths, images = _read_batch(paths[start:start + group], lambda p: read_image(p, size, model, dev),
+                                                  failed)
                 if images:
                     x = torch.cat(images)
                     results = translate_images(x).cpu()
@@ -131,6 +124,21 @@ def _write_outputs(out: Path, stem: str, image, styles) -> None:
         save_image(img, out / f"{stem}_style{k}.png")
     save_image(image_grid([[image, *styles]], ["input"] + [f"style {k}" for k in range(len(styles))]),
                out / f"{stem}_grid.png")
+
+
+def _read_batch(paths: list[Path], read, failed: list[str]) -> tuple[list[Path], list]:
+    """The inputs of one batch that decode, and their tensors; each that does not is reported and
+    added to ``failed``, and the run goes on without it."""
+
+    readable, images = [], []
+    for path in paths:
+        try:
+            images.append(read(path))
+            readable.append(path)
+        except DataError as e:
+            err_console.print(styled("failed:", "red") + f" {e}")
+            failed.append(str(path))
+    return readable, images
 
 
 def _wait_for(writes: list[Future]) -> None:
