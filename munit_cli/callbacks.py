@@ -56,7 +56,8 @@ class SampleWriter(Callback):
     """Every ``sample_every`` steps (and at the end), a labelled grid of fixed held-out images.
 
     Rows: each held-out image of a, then of b. Columns: the input, its reconstruction, and its
-    translation into the other domain with the same fixed random styles every time.
+    translation into the other domain with the same fixed random styles every time; with an EMA,
+    the EMA generators' (what translate and export use), then the raw generators' beside them.
     """
 
     def __init__(self, out_dir: Path, n_styles: int = 3):
@@ -74,23 +75,28 @@ class SampleWriter(Callback):
 
     @torch.no_grad()
     def write(self, trainer: Trainer) -> Path:
-        model, device = trainer.model, trainer.device
-        styles = sample_styles(self.n_styles, model.config.style_dim, seed=trainer.config.seed, device=device)
+        raw, device = trainer.model, trainer.device
+        styles = sample_styles(self.n_styles, raw.config.style_dim, seed=trainer.config.seed, device=device)
         x_a, x_b = (x.to(device) for x in trainer.data.samples)
-        a, b = model.domains
-        was_training = model.training
-        model.eval()
+        a, b = raw.domains
+        was_training = raw.training
+        raw.eval()
+        shown = trainer.ema_model() if trainer.ema is not None else raw
         rows, labels = [], []
-        for x, own, other, name, other_name in ((x_a, model.gen_a, model.gen_b, a, b),
-                                                 (x_b, model.gen_b, model.gen_a, b, a)):
+        for x, side, name, other_name in ((x_a, ("gen_a", "gen_b"), a, b), (x_b, ("gen_b", "gen_a"), b, a)):
+            own, other = (getattr(shown, part) for part in side)
             content, style = own.encode(x)
-            recon = own.decode(content, style)
-            translated = decode_styles(other, content, styles)
+            columns = [own.decode(content, style), *decode_styles(other, content, styles).unbind(1)]
+            if shown is not raw:
+                raw_own, raw_other = (getattr(raw, part) for part in side)
+                columns += decode_styles(raw_other, raw_own.encode(x)[0], styles).unbind(1)
             for i in range(x.shape[0]):
-                rows.append([x[i], recon[i], *translated[i]])
+                rows.append([x[i], *(column[i] for column in columns)])
                 labels.append(f"{name}2{other_name}")
-        model.train(was_training)
+        raw.train(was_training)
         header = ["input", "recon"] + [f"s{k}" for k in range(self.n_styles)]
+        if shown is not raw:
+            header += [f"raw{k}" for k in range(self.n_styles)]
         path = save_image(image_grid(rows, header, labels), self.dir / f"step-{trainer.step:08d}.png")
         write_sample_index(self.dir)
         self._last_written = trainer.step

@@ -115,13 +115,16 @@ class TrainConfig:
     batch_size: int = 1            # per process
     iterations: int = 1_000_000
     seed: int = 0
-    lr: float = 1e-4
+    lr: float = 1e-4               # the generators' learning rate
+    lr_dis: float | None = None    # the discriminators' (None: the same as lr)
     beta1: float = 0.5
     beta2: float = 0.999
     weight_decay: float = 1e-4
     lr_step: int = 100_000         # halve (lr_gamma) the learning rate every lr_step iterations
     lr_gamma: float = 0.5
     ema_decay: float = 0.0         # EMA of the generators; 0 turns it off (e.g. 0.999)
+    r1_gamma: float = 0.0          # R1 penalty on the discriminators' gradients at real images; 0: off
+    r1_every: int = 16             # apply R1 every this many steps (scaled to match, as StyleGAN2 does)
     precision: str = "fp32"
     workers: int = 2
     checkpoint_every: int = 10_000
@@ -136,7 +139,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         self.model.validate()
         self.loss.validate()
-        _check_positive(self, "image_size", "batch_size", "iterations", "lr_step",
+        _check_positive(self, "image_size", "batch_size", "iterations", "lr_step", "r1_every",
                         "checkpoint_every", "sample_every", "log_every", "n_samples")
         _check_choice("precision", self.precision, PRECISIONS)
         if self.image_size % 4:
@@ -153,6 +156,10 @@ class TrainConfig:
             raise ConfigError(f"ema_decay must be in [0, 1); got {self.ema_decay}", "ema_decay")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0; got {self.lr}", "lr")
+        if self.lr_dis is not None and not (isinstance(self.lr_dis, (int, float)) and self.lr_dis > 0):
+            raise ConfigError(f"lr_dis must be > 0 (or left out: the same as lr); got {self.lr_dis!r}", "lr_dis")
+        if self.r1_gamma < 0:
+            raise ConfigError(f"r1_gamma must be >= 0 (0 turns R1 off); got {self.r1_gamma}", "r1_gamma")
         if self.compile not in (None, True, False):
             raise ConfigError(f"compile must be true or false (or left out: on for CUDA); got {self.compile!r}",
                               "compile")
@@ -160,6 +167,19 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0; got {getattr(self, name)}", name)
         return self
+
+
+# The released MUNIT recipe (SPEC.md), spelled out so that it stays whole whatever the defaults
+# become: `munit train --recipe released` and the parity tests use it. Model sizes are the released
+# ones too; a run may change them and keep the recipe.
+RELEASED = TrainConfig(
+    model=ModelConfig(gan_type="lsgan"),
+    loss=LossWeights(gan_w=1.0, recon_x_w=10.0, recon_s_w=1.0, recon_c_w=1.0, recon_x_cyc_w=0.0, vgg_w=0.0),
+    lr=1e-4, lr_dis=None, beta1=0.5, beta2=0.999, weight_decay=1e-4, lr_step=100_000, lr_gamma=0.5,
+    ema_decay=0.0, r1_gamma=0.0, precision="fp32", reuse_translations=False)
+
+# What `munit train --recipe NAME` starts from, before --config and flags.
+RECIPES = {"default": TrainConfig(), "released": RELEASED}
 
 
 _NESTED = {"model": ModelConfig, "loss": LossWeights}

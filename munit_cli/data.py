@@ -193,11 +193,24 @@ def _eval_table(path: Path) -> str:
             f"<th>LPIPS diversity</th><th>inputs x styles</th></tr>\n{rows}\n</table>\n")
 
 
+def _enlarged(grid: Path, target_width: int = 1200) -> str:
+    """A width attribute that enlarges a small grid (a 32x32 model's is a few hundred pixels wide) by
+    a whole factor up to 4, drawn without smoothing (``image-rendering: pixelated``)."""
+    try:
+        with Image.open(grid) as img:
+            width = img.width
+    except OSError:
+        return ""
+    zoom = max(1, min(4, target_width // width))
+    return f' width="{width * zoom}"' if zoom > 1 else ""
+
+
 def write_sample_index(samples_dir: Path) -> Path:
     """(Re)write ``index.html`` showing every sample grid, newest first, below the table of
     evaluations (``eval.json``, written by ``--eval-every``) when there is one."""
     pages = sorted(samples_dir.glob("step-*.png"), reverse=True)
-    items = "\n".join(f'<h2>{html.escape(p.stem)}</h2>\n<img src="{html.escape(p.name)}">' for p in pages)
+    items = "\n".join(f'<h2>{html.escape(p.stem)}</h2>\n<img src="{html.escape(p.name)}"{_enlarged(p)}>'
+                      for p in pages)
     page = ("<!doctype html>\n<html><head><meta charset='utf-8'><title>munit samples</title>"
             "<style>body{font-family:sans-serif} img{image-rendering:pixelated;max-width:100%} "
             "td,th{padding:2px 12px;text-align:right}</style>"

@@ -211,3 +211,12 @@ def discriminator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch
     with torch.no_grad():
         *_, x_ba, x_ab = translate_both(model, x_a, x_b, s_a.flatten(1), s_b.flatten(1))
     return discriminator_losses_on(model, x_a, x_b, x_ba, x_ab, weights)
+
+
+def r1_penalty(dis, real: torch.Tensor) -> torch.Tensor:
+    """R1 regulariser (Mescheder et al. 2018): the squared norm of the discriminator's gradient at
+    real images, per image, averaged over the batch; the scales' outputs are summed first."""
+    real = real.detach().requires_grad_(True)
+    outputs = sum(out.float().sum() for out in dis(real))
+    (grad,) = torch.autograd.grad(outputs, real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()

@@ -82,12 +82,22 @@ def load_resume_state(path: Path, model: MUNIT, ema: dict[str, torch.Tensor] | N
     return int(meta_state["step"]), int(meta_state["samples_seen"])
 
 
+# Settings added after runs were first saved, with the values that keep an older run training as it
+# did (the defaults may have moved on since): a resumed run never changes recipe by itself.
+_BEFORE_IT_EXISTED = {"lr_dis": None, "r1_gamma": 0.0, "r1_every": 16}
+
+
+def config_from_saved(values: dict) -> TrainConfig:
+    """A run's saved settings as a TrainConfig; settings it predates take their old behaviour."""
+    return train_config_from_dict({**_BEFORE_IT_EXISTED, **values})
+
+
 def saved_train_config(out_dir: str | Path) -> TrainConfig:
     """The resolved config a run saved in ``OUT/config.json`` (used by ``--resume``)."""
     path = Path(out_dir) / "config.json"
     if not path.is_file():
         raise CheckpointError(f"--resume: {path} not found; is {out_dir} a munit training run?")
     try:
-        return train_config_from_dict(json.loads(path.read_text()))
+        return config_from_saved(json.loads(path.read_text()))
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}: damaged ({e})") from None

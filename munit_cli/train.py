@@ -31,7 +31,7 @@ from .data import DomainDataset, EndlessShard, collate, find_images, held_out_ba
 from .devices import choose_paths, select_device
 from .errors import ConfigError, DataError, TrainingError
 from .layouts import Layout, discover
-from .losses import discriminator_losses_on, generator_losses, translate_both
+from .losses import discriminator_losses_on, generator_losses, r1_penalty, translate_both
 from .model import MUNIT
 from .nonfinite import NonFiniteWatch
 from .precision import DTYPES, WorkingCopies, autocast, resolve_precision, wants_working_copies
@@ -39,9 +39,17 @@ from .resume import RESUME_FILE, load_resume_state, save_resume_state
 from .runs import LATEST_CHECKPOINT, RUN_FILE
 
 
-def lr_at(step: int, config: TrainConfig) -> float:
-    """Step schedule of the release: multiply by ``lr_gamma`` every ``lr_step`` iterations."""
-    return config.lr * config.lr_gamma ** (step // config.lr_step)
+def lr_at(step: int, config: TrainConfig, lr: float | None = None) -> float:
+    """Step schedule of the release: multiply ``lr`` (default: the generators') by ``lr_gamma`` every
+    ``lr_step`` iterations."""
+    return (config.lr if lr is None else lr) * config.lr_gamma ** (step // config.lr_step)
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """The EMA's decay at ``step`` (counted from 0): ``decay``, less while the average is young, so
+    that early checkpoints are not dominated by the random initial weights: (1 + step) / (10 + step)
+    is 0.1 at the first step, 0.9 at the 81st, and reaches 0.999 near step 9,000."""
+    return min(decay, (1 + step) / (10 + step))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,6 +146,7 @@ class Callback:
     def on_start(self, trainer: Trainer) -> None: ...
     def on_step(self, trainer: Trainer, losses: dict[str, float]) -> None: ...
     def on_bad_image(self, trainer: Trainer, path: str) -> None: ...
+    def on_compile_failure(self, trainer: Trainer, error: BaseException) -> None: ...
     def on_checkpoint(self, trainer: Trainer, path: Path) -> None: ...
     def on_end(self, trainer: Trainer, result: FitResult) -> None: ...
 
@@ -212,9 +221,14 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             gen_objective = DistributedDataParallel(gen_objective, device_ids=ids, broadcast_buffers=False)
             dis_objective = DistributedDataParallel(dis_objective, device_ids=ids, broadcast_buffers=False)
-        self.compiled = CompiledStep(self.device, wants_compile(config.compile, self.device, self.dist.enabled))
+        self.compiled = CompiledStep(self.device, wants_compile(config.compile, self.device, self.dist.enabled),
+                                     on_failure=self._on_compile_failure)
         self.gen_objective = self.compiled.objective(gen_objective)
         self.dis_objective = self.compiled.objective(dis_objective)
+
+    def _on_compile_failure(self, error: BaseException) -> None:
+        for cb in self.callbacks:
+            cb.on_compile_failure(self, error)
 
     def _adam(self, params: list[nn.Parameter]) -> torch.optim.Adam:
         c = self.config
@@ -247,10 +261,9 @@ class Trainer:
         """One iteration; returns the loss terms (``gen/*``, ``dis/*``) as 0-d tensors."""
         c, model = self.config, self.model
         self.compiled.begin()
-        lr = lr_at(self.step, c)
-        for opt in (self.opt_gen, self.opt_dis):
+        for opt, lr in ((self.opt_gen, c.lr), (self.opt_dis, c.lr_dis or c.lr)):
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr_at(self.step, c, lr)
         n, style_dim = x_a.shape[0], c.model.style_dim
         s_a = torch.randn(n, style_dim, device=self.device)
         s_b = torch.randn(n, style_dim, device=self.device)
@@ -264,12 +277,8 @@ class Trainer:
         # Update G (both generators); the discriminators are frozen for this step.
         model.dis_a.requires_grad_(False)
         model.dis_b.requires_grad_(False)
-        with self._autocast():
-            gen = self.gen_objective(x_a, x_b, s_a, s_b)
+        gen = self.compiled.run(self.gen_objective, (x_a, x_b, s_a, s_b), self._autocast, self._backward(self.opt_gen))
         fake_a, fake_b = gen.pop("x_ba").detach(), gen.pop("x_ab").detach()
-        self.opt_gen.zero_grad(set_to_none=True)
-        self.scaler.scale(gen["total"]).backward()
-        self.working.gradients_to_masters()
         self.scaler.step(self.opt_gen)
         model.dis_a.requires_grad_(True)
         model.dis_b.requires_grad_(True)
@@ -279,10 +288,14 @@ class Trainer:
             dis = self._update_discriminators(x_a, x_b, fake_a, fake_b)
         self.scaler.update()
 
+        # Penalise D's gradients at real images, every r1_every steps (lazy regularisation).
+        if c.r1_gamma > 0 and self.step % c.r1_every == 0:
+            self._penalise_real_gradients(x_a, x_b)
+
         # Update EMA (every tensor in one call).
         if self.ema is not None:
             with torch.no_grad():
-                torch._foreach_lerp_(self._ema_targets, self._ema_sources, 1 - c.ema_decay)
+                torch._foreach_lerp_(self._ema_targets, self._ema_sources, 1 - ema_decay_at(self.step, c.ema_decay))
         self.step += 1
         self.compiled.end()
         return self._keep_losses({**{f"gen/{k}": v for k, v in gen.items()}, **{f"dis/{k}": v for k, v in dis.items()}})
@@ -301,13 +314,28 @@ class Trainer:
         return x_ba, x_ab
 
     def _update_discriminators(self, x_a, x_b, fake_a, fake_b) -> dict[str, torch.Tensor]:
-        with self._autocast():
-            dis = self.dis_objective(x_a, x_b, fake_a, fake_b)
-        self.opt_dis.zero_grad(set_to_none=True)
-        self.scaler.scale(dis["total"]).backward()
-        self.working.gradients_to_masters()
+        dis = self.compiled.run(self.dis_objective, (x_a, x_b, fake_a, fake_b), self._autocast,
+                                self._backward(self.opt_dis))
         self.scaler.step(self.opt_dis)
         return dis
+
+    def _backward(self, optimizer: torch.optim.Optimizer) -> Callable[[dict[str, torch.Tensor]], None]:
+        """The backward of an objective's ``total`` into ``optimizer``'s parameters, from cleared gradients."""
+        def backward(losses: dict[str, torch.Tensor]) -> None:
+            optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(losses["total"]).backward()
+            self.working.gradients_to_masters()
+        return backward
+
+    def _penalise_real_gradients(self, x_a, x_b) -> None:
+        """One discriminator step on the R1 penalty alone (Mescheder et al. 2018), in float32 and
+        eager (it differentiates a gradient, which compiled graphs do not), scaled by r1_every so
+        that the penalty's weight per step is r1_gamma whatever the interval."""
+        c = self.config
+        penalty = sum(r1_penalty(dis, x) for dis, x in ((self.model.dis_a, x_a), (self.model.dis_b, x_b)))
+        self.opt_dis.zero_grad(set_to_none=True)
+        (c.r1_gamma / 2 * c.r1_every * penalty).backward()
+        self.opt_dis.step()
 
     def _raise_if_nonfinite(self) -> None:
         """Stop if any step so far had a non-finite loss; every process stops at the same step (one

@@ -25,9 +25,9 @@ from .conftest import FIXTURE_DIR, TINY_TOML, write_metric_weights
 MUNIT = Path(sys.executable).parent / "munit"
 
 
-def munit(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+def munit(*args: str, cwd: Path, timeout: int = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     assert MUNIT.is_file(), f"no munit entry point beside {sys.executable}; install the project (README)"
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "200", **(env or {})}
     env.pop("MUNIT_DEBUG", None)
     return subprocess.run([str(MUNIT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -102,6 +102,26 @@ def test_train_resume_and_data_check(shapes_root, tmp_path):
     assert "starting at step 2" in output and "(24 unchanged since the last check)" in output
     assert json.loads((tmp_path / "run" / "config.json").read_text())["iterations"] == 3
     assert "all images decode" in ok(munit("data", "check", str(shapes_root), cwd=tmp_path))
+
+
+def test_a_failing_compiler_falls_back_to_eager_training(shapes_root, tmp_path):
+    """No working C compiler (slim containers lack one; inductor needs it): --compile says so in one
+    warning line, training goes on eagerly and exits 0, and the weights equal a --no-compile run's."""
+    from safetensors.torch import load_file
+
+    (tmp_path / "tiny.toml").write_text(TINY_TOML)
+    common = ("train", str(shapes_root), "-s", "sketch", "-t", "paint", "--iterations", "2", "--config", "tiny.toml",
+              "--device", "cpu")
+    output = ok(munit(*common, "--out", "compiled", "--compile", cwd=tmp_path,
+                      env={"CXX": "/bin/false", "CC": "/bin/false"}))
+    warnings = [line for line in output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "--compile failed" in warnings[0] and "compiler" in warnings[0].lower(), output
+    ok(munit(*common, "--out", "eager", "--no-compile", cwd=tmp_path))
+    compiled = load_file(tmp_path / "compiled" / "checkpoints" / "latest.safetensors")
+    eager = load_file(tmp_path / "eager" / "checkpoints" / "latest.safetensors")
+    assert compiled.keys() == eager.keys()
+    for name in eager:
+        assert (compiled[name] == eager[name]).all(), name
 
 
 def test_eval_with_metric_weights_from_a_folder(shapes_root, tmp_path):

@@ -11,7 +11,7 @@ from torch._dynamo.utils import counters
 
 from munit_cli import compiling
 from munit_cli.devices import choose_paths
-from munit_cli.train import Trainer
+from munit_cli.train import Callback, Trainer
 
 from .conftest import tiny_train_config
 
@@ -84,8 +84,8 @@ def test_no_objective_output_is_read_after_the_next_call():
     batches = _batches(4)
     reference = _run(_trainer("cuda"), batches)
     trainer = _trainer("cuda")
-    trainer.gen_objective = OverwrittenByNextCall(trainer.gen_objective)
-    trainer.dis_objective = OverwrittenByNextCall(trainer.dis_objective)
+    trainer.gen_objective.eager = OverwrittenByNextCall(trainer.gen_objective.eager)
+    trainer.dis_objective.eager = OverwrittenByNextCall(trainer.dis_objective.eager)
     losses = _run(trainer, batches)
     assert not trainer.nonfinite.any_bad()
     for got, want in zip(losses, reference):  # each step's returned losses, read after all steps
@@ -97,10 +97,10 @@ def test_no_objective_output_is_read_after_the_next_call():
 def test_the_overwriting_wrapper_does_catch_a_late_read():
     """The check above can fail: a loop that keeps an objective's output tensor sees NaN."""
     trainer = _trainer("cuda")
-    trainer.gen_objective = OverwrittenByNextCall(trainer.gen_objective)
+    trainer.gen_objective.eager = OverwrittenByNextCall(trainer.gen_objective.eager)
     kept = []
-    original = trainer.gen_objective.objective
-    trainer.gen_objective.objective = lambda *args: kept.append(original(*args)) or kept[-1]
+    original = trainer.gen_objective.eager.objective
+    trainer.gen_objective.eager.objective = lambda *args: kept.append(original(*args)) or kept[-1]
     _run(trainer, _batches(2))
     assert torch.isnan(kept[0]["total"]).all()
 
@@ -134,3 +134,71 @@ def test_the_progress_display_says_when_the_step_is_compiling():
     out = io.StringIO()
     ConsoleProgress(Console(file=out, force_terminal=False)).on_start(_trainer("cpu", compile=False))
     assert "compiling" not in out.getvalue()
+
+
+def _failing_backend(where: str):
+    """A compile backend that fails: at once (forward), or only when AOTAutograd compiles the backward."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    def fail(graph, example_inputs):
+        raise RuntimeError("injected compile failure")
+
+    if where == "forward":
+        return fail
+    return aot_autograd(fw_compiler=lambda graph, example_inputs: make_boxed_func(graph.forward), bw_compiler=fail)
+
+
+class FailureRecorder(Callback):
+    def __init__(self):
+        self.errors = []
+
+    def on_compile_failure(self, trainer, error):
+        self.errors.append(error)
+
+
+@pytest.mark.parametrize("where", ["forward", "backward"])
+def test_a_failing_compile_falls_back_to_eager_with_the_eager_weights(monkeypatch, where):
+    """Compiling fails at the first step: the step is redone eagerly and training goes on; the
+    weights equal an eager run's bit for bit (nothing of the failed attempt was applied)."""
+    monkeypatch.setattr(compiling, "BACKEND", _failing_backend(where))
+    torch._dynamo.reset()
+    batches = _batches(3)
+    recorder = FailureRecorder()
+    compiled = _trainer("cpu", compile=True)
+    compiled.callbacks = [recorder]
+    compiled_losses = _run(compiled, batches)
+    assert len(recorder.errors) == 1 and "injected compile failure" in compiling.describe_failure(recorder.errors[0])
+    assert not compiled.compiled.enabled and compiled.compiled.failure is recorder.errors[0]
+
+    eager = _trainer("cpu", compile=False)
+    eager_losses = _run(eager, batches)
+    for got, want in zip(compiled_losses, eager_losses):
+        for name in want:
+            assert torch.equal(got[name], want[name]), name
+    for (name, got), want in zip(compiled.model.state_dict().items(), eager.model.state_dict().values()):
+        assert torch.equal(got, want), name
+    for got, want in zip(compiled.ema.values(), eager.ema.values()):
+        assert torch.equal(got, want)
+
+
+def test_the_compile_warning_is_one_line_and_louder_when_asked_for(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from munit_cli.cli._progress import ConsoleProgress
+
+    error = RuntimeError("no working C++ compiler\n" + "detail\n" * 50)
+    for setting, expected in ((None, "compiling the training step failed"), (True, "--compile failed")):
+        out = io.StringIO()
+        progress = ConsoleProgress(Console(file=out, force_terminal=False, width=300))
+        monkeypatch.delenv("MUNIT_DEBUG", raising=False)
+        progress.on_compile_failure(_trainer("cpu", compile=setting), error)
+        text = out.getvalue()
+        assert text.count("\n") == 1 and text.startswith("warning:") and expected in text, text
+        assert "RuntimeError: no working C++ compiler" in text and "--no-compile" in text
+    monkeypatch.setenv("MUNIT_DEBUG", "1")
+    out = io.StringIO()
+    ConsoleProgress(Console(file=out, force_terminal=False, width=300)).on_compile_failure(_trainer("cpu"), error)
+    assert "detail" in out.getvalue()  # the whole error, as a traceback

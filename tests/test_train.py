@@ -311,7 +311,7 @@ def test_perceptual_loss_trains_with_random_vgg(shapes_root, tmp_path):
     losses = trainer.train_step(x_a, x_b)
     assert losses["gen/vgg_a"] > 0 and losses["gen/vgg_b"] > 0
     assert all(torch.isfinite(v) for v in losses.values())
-    vgg = trainer.gen_objective._vgg[0]
+    vgg = trainer.gen_objective.eager._vgg[0]
     assert not any(p.requires_grad for p in vgg.parameters())  # frozen
 
 

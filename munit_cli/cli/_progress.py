@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import time
+import traceback
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..train import Callback, FitResult, Trainer
-from ._console import console, styled
+from ._console import DEBUG_VARIABLE, console, styled
 
 
 def format_losses(losses: dict[str, float], keys: tuple[str, ...] = ("gen/total", "dis/total")) -> str:
@@ -61,6 +63,23 @@ class ConsoleProgress(Callback):
 
     def on_bad_image(self, trainer: Trainer, path: str) -> None:
         self.console.print(styled("warning:", "yellow") + f" skipping unreadable image {path}")
+
+    def on_compile_failure(self, trainer: Trainer, error: BaseException) -> None:
+        """One line, whatever failed; louder when --compile was asked for. MUNIT_DEBUG=1 adds the traceback."""
+        from ..compiling import describe_failure
+
+        cause = describe_failure(error)
+        if trainer.config.compile:  # asked for: the user expects the speed and should know it is gone
+            message = (styled("warning: --compile failed, training goes on without compiling (slower):", "bold red")
+                       + f" {cause}. Fix the cause or pass --no-compile; MUNIT_DEBUG=1 shows the traceback")
+        else:
+            message = (styled("warning:", "yellow") + f" compiling the training step failed ({cause}); training "
+                       "goes on without compiling, as --no-compile does (pass it to skip the attempt)")
+        self.console.print(message, highlight=False)
+        if os.environ.get(DEBUG_VARIABLE):
+            self.console.print("".join(traceback.format_exception(error)), highlight=False)
+        if self.progress is not None:
+            self.progress.update(self.task, speed="")
 
     def on_checkpoint(self, trainer: Trainer, path) -> None:
         if self.progress is None:

@@ -17,6 +17,7 @@ from ._options import DeviceOpt
 DEMO_MODEL = ModelConfig(gen_dim=16, style_dim=8, mlp_dim=64, n_downsample=1, n_res=2, dis_dim=16, dis_n_layer=3,
                          dis_num_scales=2)
 DEMO_LOSS = LossWeights(recon_x_cyc_w=10)
+SCORED_SHAPES, SCORED_STYLES = 64, 4  # the demo's closing scores: new sketches x random styles each
 
 
 def demo(
@@ -33,13 +34,13 @@ def demo(
     Content is the geometry, style is the colour: sketch->paint should keep each shape and paint it
     in different colours.
     """
-    import torch  # heavy imports here, not at the top: `munit --help` must not load torch
 
     from ..callbacks import MetricsLogger, SampleWriter
     from ..data import image_grid, save_image
     from ..demo import DOMAINS, make_shapes_dataset
     from ..devices import select_device
     from ..inference import sample_styles, translate
+    from ..quality import HeldOutShapes, score
     from ..train import TrainData, Trainer
     from ._progress import ConsoleProgress
 
@@ -63,14 +64,20 @@ def demo(
                       f"(--out elsewhere starts afresh)", highlight=False)
     result = trainer.fit()
 
-    model = trainer.model.eval()
+    model = trainer.ema_model()  # the EMA generators: what translate, serve and export use
     x = data.samples[0].to(trainer.device)
     styles = sample_styles(n_styles, model.config.style_dim, seed=seed, device=trainer.device)
-    with torch.no_grad():
-        results = translate(model.gen_a, model.gen_b, x, styles)
+    results = translate(model.gen_a, model.gen_b, x, styles)
     grid = out / "translations.png"
     save_image(image_grid([[img, *row] for img, row in zip(x, results)],
                           ["input"] + [f"s{k}" for k in range(n_styles)]), grid)
     console.print(styled("done", "green") + f" ({result.step} steps). Translations: {grid}; samples over time: "
                   f"{run / 'samples' / 'index.html'}; checkpoint: {result.checkpoint}")
+    # Scored against the truth the shapes generator knows (munit_cli.quality), on shapes never trained on.
+    test = HeldOutShapes.draw(SCORED_SHAPES, image_size, SCORED_STYLES, seed=seed + 1)
+    scored = translate(model.gen_a, model.gen_b, test.sketches.to(trainer.device),
+                       sample_styles(SCORED_STYLES, model.config.style_dim, seed=seed + 1, device=trainer.device))
+    scores, ceiling = score(scored, test.masks), score(test.paintings, test.masks)
+    console.print(f"scores on {SCORED_SHAPES} new sketches x {SCORED_STYLES} styles: {scores.summary()} "
+                  f"(real paintings: {ceiling.summary()})", highlight=False)
     console.print(f"try: munit translate {data_root / 'test' / source} --checkpoint {result.checkpoint} --n-styles 4")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..config import PRECISIONS, TrainConfig, replace, to_dict, train_config_from_dict
+from ..config import PRECISIONS, RECIPES, TrainConfig, replace, to_dict, train_config_from_dict
 from ..errors import ConfigError, DataError
 from ..files import folder_lock
 from ..runs import RUN_FILE, TRAINING_LOCK
@@ -143,6 +143,9 @@ def train(
     channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last",
                                                        help="channels_last memory format (often faster on GPUs).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest state.")] = False,
+    recipe: Annotated[str | None, typer.Option(help=(
+        "Training recipe to start from: default (measured on benchmarks/quality.py) or released (MUNIT 2018 "
+        "exactly). \\[default: default]"), show_default=False)] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML file with any TrainConfig setting "
                                                    "(\\[model] and \\[loss] tables for the model and loss weights).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the data and print the resolved config, then stop.")] = False,
@@ -175,13 +178,18 @@ def train(
     from ._progress import ConsoleProgress
 
     dev = select_device(device, distributed.local_rank())  # a missing device is an error before any work
+    if recipe is not None and recipe not in RECIPES:
+        raise ConfigError(f"--recipe must be one of {', '.join(RECIPES)}; got {recipe!r}")
     if resume:
+        if recipe is not None:
+            raise ConfigError("--recipe applies to a new run; a resumed run keeps its own settings "
+                              f"({out / 'config.json'})")
         cfg = resolve_config(config, saved_train_config(out), **flags)
     else:
         if (out / "checkpoints" / "resume.safetensors").exists():
             raise ConfigError(f"{out} already holds a training run; add --resume to continue it, "
                               "or choose a new --out")
-        cfg = resolve_config(config, None, **flags)
+        cfg = resolve_config(config, RECIPES[recipe or "default"], **flags)
     main = distributed.is_main_process()
     if main:
         console.print(f"dataset {layout_note}", highlight=False)

@@ -1,0 +1,228 @@
+"""How good are the translations? Training recipes scored on the shapes domains against ground truth.
+
+Sketch -> paint at 64x64 (the demo's domains, drawn at 64 pixels: 1,000 training images per domain),
+a model of width 32 (gen_dim and dis_dim 32, the rest as released), batch 1. Every ``--eval-every``
+iterations the source domain's 64 held-out sketches are translated in 4 fixed random styles and
+scored by ``munit_cli.quality``: content kept (IoU with the true mask), target-likeness (share of
+translations that look painted) and diversity (pixel difference between one input's styles).
+Scores are taken with the raw generators and with EMA copies at several decays (the EMAs do not
+change training, so one run scores them all). Step 0 is the floor (an untrained model); real
+paintings of the same shapes are the ceiling.
+
+Runs compare at equal iterations; ``speed`` measures each recipe's iterations per second on an idle
+CPU, which ``report`` uses to turn CPU-minute budgets into iterations (training at 2 threads).
+
+    python benchmarks/quality.py run today --seed 0 --iterations 8000        # one run -> quality_runs/
+    python benchmarks/quality.py speed released today default               # it/s, 2 threads, idle CPU
+    python benchmarks/quality.py report --budgets 5 15 30                      # the table (+ pictures)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from munit_cli.config import RELEASED, ModelConfig, TrainConfig, replace, to_dict, train_config_from_dict
+from munit_cli.data import image_grid, save_image
+from munit_cli.demo import DOMAINS, make_shapes_dataset
+from munit_cli.inference import sample_styles, translate
+from munit_cli.model import MUNIT
+from munit_cli.quality import HeldOutShapes, score
+from munit_cli.train import TrainData, Trainer, ema_decay_at
+
+HERE = Path(__file__).parent
+RUNS = HERE / "quality_runs"
+SIZE, N_TRAIN, N_HELD_OUT, K_STYLES = 64, 1000, 64, 4
+MODEL = dict(gen_dim=32, dis_dim=32)
+
+# Each recipe: settings over the released recipe (config.RELEASED). "today" is the default before
+# this study; the study rows change one thing from it.
+TODAY = dict(precision="bf16", reuse_translations=True)
+RECIPES: dict[str, dict] = {
+    "released": dict(precision="fp32"),
+    "today": TODAY,
+    "ttur": {**TODAY, "lr_dis": 4e-4},
+    "hinge": {**TODAY, "model": {"gan_type": "hinge"}},
+    "nsgan-r1": {**TODAY, "model": {"gan_type": "nsgan"}, "r1_gamma": 1.0},
+    "r1": {**TODAY, "r1_gamma": 1.0},
+    "betas-0-0.99": {**TODAY, "beta1": 0.0, "beta2": 0.99},
+    "no-weight-decay": {**TODAY, "weight_decay": 0.0},
+    "cycle": {**TODAY, "loss": {"recon_x_cyc_w": 10.0}},
+    "no-reuse": {**TODAY, "reuse_translations": False},
+    "lr-2x": {**TODAY, "lr": 2e-4},
+    "batch-4": {**TODAY, "batch_size": 4, "lr": 2e-4},
+    "default": {},  # whatever TrainConfig() is now (after the study: the adopted recipe)
+}
+
+
+def recipe_config(name: str, seed: int, iterations: int) -> TrainConfig:
+    if name == "default":
+        base = to_dict(TrainConfig())
+    else:
+        base = to_dict(RELEASED)
+        for key, value in RECIPES[name].items():
+            base[key] = {**base[key], **value} if isinstance(value, dict) else value
+    base["model"] = {**base["model"], **MODEL}
+    base["ema_decay"] = base["ema_decay"] or 0.999  # scored with and without; EMA does not change training
+    config = train_config_from_dict(base)
+    return replace(config, image_size=SIZE, iterations=iterations, seed=seed, workers=0, compile=False)
+
+
+def held_out() -> HeldOutShapes:
+    return HeldOutShapes.draw(N_HELD_OUT, SIZE, K_STYLES, seed=10_000)
+
+
+def translations(model_config: ModelConfig, weights: dict[str, torch.Tensor], sketches: torch.Tensor,
+                 styles: torch.Tensor) -> torch.Tensor:
+    model = MUNIT(model_config, DOMAINS, discriminators=False, init_weights=False)
+    model.load_state_dict(weights)
+    return translate(model.gen_a.eval(), model.gen_b.eval(), sketches, styles)
+
+
+def run(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    config = recipe_config(args.recipe, args.seed, args.iterations)
+    data_root = RUNS / "data"
+    if not (data_root / "train" / "paint").is_dir():
+        make_shapes_dataset(data_root, n_train=N_TRAIN, n_test=4, size=SIZE, seed=0)
+    data = TrainData.from_folder(data_root, *DOMAINS, config)
+    trainer = Trainer(config, None, RUNS / "tmp", DOMAINS, device="cpu")
+    loaders = data.loaders(config, trainer.dist, 0, pin_memory=False)
+    streams = [iter(loader) for loader in loaders]
+    test = held_out()
+    styles = sample_styles(K_STYLES, config.model.style_dim, seed=1)
+    live = trainer._generator_state()
+    # Extra EMAs (--emas), besides the trainer's own: "0.99" with the trainer's warm-up, "0.999-plain" without.
+    emas = {spec: {k: v.clone() for k, v in live.items()} for spec in args.emas}
+    out = RUNS / f"{args.recipe}-s{args.seed}.jsonl"
+    out.write_text("")
+    started, finite = time.perf_counter(), True
+
+    def evaluate(step: int) -> None:
+        weights = {"raw": live, f"ema{config.ema_decay}": trainer.ema,
+                   **{f"ema{spec}": ema for spec, ema in emas.items()}}
+        for name, state in weights.items():
+            result = translations(config.model, state, test.sketches, styles)
+            record = {"recipe": args.recipe, "seed": args.seed, "step": step, "weights": name,
+                      "finite": finite, "seconds": time.perf_counter() - started, **score(result, test.masks).as_dict()}
+            with out.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            if step == args.iterations and name != "raw":
+                rows = [[x, *r] for x, r in zip(test.sketches[:8], result[:8])]
+                save_image(image_grid(rows), RUNS / f"{args.recipe}-s{args.seed}-{name}.png")
+        print(f"{args.recipe} seed {args.seed} step {step}: " + score(translations(
+            config.model, trainer.ema, test.sketches, styles), test.masks).summary(), flush=True)
+
+    trainer.model.train()
+    evaluate(0)
+    for step in range(1, args.iterations + 1):
+        x_a, x_b = (next(stream)[0] for stream in streams)
+        losses = trainer.train_step(x_a, x_b)
+        with torch.no_grad():
+            for spec, ema in emas.items():
+                decay = float(spec.removesuffix("-plain"))
+                decay = decay if spec.endswith("-plain") else ema_decay_at(step - 1, decay)
+                torch._foreach_lerp_(list(ema.values()), list(live.values()), 1 - decay)
+        if step % args.eval_every == 0 or step == args.iterations:
+            finite = finite and bool(torch.isfinite(torch.stack(list(losses.values()))).all())
+            evaluate(step)
+
+
+def speed(args: argparse.Namespace) -> None:
+    """Iterations per second of each recipe (no evaluation), the median of 3 timings of 50 steps."""
+    torch.set_num_threads(args.threads)
+    x = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+    for name in args.recipes:
+        config = recipe_config(name, 0, 10**6)
+        trainer = Trainer(config, None, RUNS / "tmp", DOMAINS, device="cpu")
+        xs = x.expand(config.batch_size, -1, -1, -1).contiguous()
+        for _ in range(10):
+            trainer.train_step(xs, xs)
+        timings = []
+        for _ in range(3):
+            start = time.perf_counter()
+            for _ in range(50):
+                trainer.train_step(xs, xs)
+            timings.append(50 / (time.perf_counter() - start))
+        print(json.dumps({"recipe": name, "it_per_s": statistics.median(timings), "threads": args.threads}), flush=True)
+
+
+def report(args: argparse.Namespace) -> None:
+    speeds = {}
+    for line in (HERE / "results_quality_speed_cpu.txt").read_text().splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            speeds[record["recipe"]] = record["it_per_s"]
+    records = [json.loads(line) for path in sorted(RUNS.glob("*.jsonl")) for line in path.read_text().splitlines()]
+    test = held_out()
+    ceiling = score(test.paintings, test.masks)
+    print(f"ceiling (real paintings of the held-out shapes, {K_STYLES} colourings each): {ceiling.summary()}")
+    floor = [r for r in records if r["step"] == 0 and r["weights"] == "raw"]
+    if floor:
+        print(f"floor (untrained, step 0, mean of {len(floor)} runs): content kept "
+              f"{statistics.fmean(r['content_kept'] for r in floor):.3f}, target-likeness "
+              f"{statistics.fmean(r['target_likeness'] for r in floor):.1%}, diversity "
+              f"{statistics.fmean(r['diversity'] for r in floor):.3f}")
+    print(f"\nbudgets in CPU-minutes (2 threads) -> iterations by each recipe's it/s; "
+          f"cells: content IoU / target-likeness / diversity, mean over seeds (+- half the range)")
+    recipes = sorted({r["recipe"] for r in records}, key=list(RECIPES).index)
+    for weights in args.weights:
+        print(f"\nweights: {weights}")
+        print(f"{'recipe':18}{'it/s':>6}{'seeds':>6}" + "".join(f"{f'{b} min':>30}" for b in args.budgets))
+        for recipe in recipes:
+            mine = [r for r in records if r["recipe"] == recipe and r["weights"] == weights]
+            if not mine or recipe not in speeds:
+                continue
+            seeds = sorted({r["seed"] for r in mine})
+            cells = []
+            for budget in args.budgets:
+                target = budget * 60 * speeds[recipe]
+                at = []
+                for seed in seeds:
+                    steps = [r for r in mine if r["seed"] == seed and r["step"] <= target]
+                    best = max(steps, key=lambda r: r["step"])
+                    if best["step"] < 0.9 * target:  # the run is shorter than the budget
+                        break
+                    at.append(best)
+                cells.append(_cell(at) if len(at) == len(seeds) else "-")
+            flag = "" if all(r["finite"] for r in mine) else " (non-finite loss)"
+            print(f"{recipe:18}{speeds[recipe]:6.2f}{len(seeds):6}" + "".join(f"{c:>30}" for c in cells) + flag)
+
+
+def _cell(records: list[dict]) -> str:
+    def stat(key: str, fmt: str) -> str:
+        values = [r[key] for r in records]
+        spread = (max(values) - min(values)) / 2
+        return f"{statistics.fmean(values):{fmt}}" + (f"+-{spread:{fmt}}" if len(values) > 1 else "")
+    return f"{stat('content_kept', '.3f')} / {stat('target_likeness', '.2f')} / {stat('diversity', '.3f')}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("run")
+    p.add_argument("recipe", choices=list(RECIPES))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--iterations", type=int, default=8000)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--emas", nargs="*", default=[], help="extra EMAs to score, e.g. 0.99 0.999-plain")
+    p = commands.add_parser("speed")
+    p.add_argument("recipes", nargs="+", choices=list(RECIPES))
+    p.add_argument("--threads", type=int, default=2)
+    p = commands.add_parser("report")
+    p.add_argument("--budgets", type=float, nargs="+", default=[5, 15, 30])
+    p.add_argument("--weights", nargs="+", default=["raw", "ema0.999"])
+    args = parser.parse_args()
+    RUNS.mkdir(exist_ok=True)
+    {"run": run, "speed": speed, "report": report}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
