@@ -6,6 +6,8 @@
 #     bash benchmarks/run_cuda.sh OUT_DIR batch1     # translate, train step at batch 1, kernel table
 #     bash benchmarks/run_cuda.sh OUT_DIR batch8     # train step at batch 8, eager and the fast convs compiled
 #     bash benchmarks/run_cuda.sh OUT_DIR tests      # pytest -m cuda (the compiled training test compiles 3 times)
+#     bash benchmarks/run_cuda.sh OUT_DIR train      # munit train on 6,000 generated 512x512 JPEGs at 256x256 vs. its bare
+#                                                    # step (data loading, samples, logs: target <= 5% of the speed)
 #
 # Each part has its own time limit so a slow one cannot hide the rest; timings run alone on the GPU.
 set -u
@@ -45,6 +47,9 @@ batch8)
     timeout 540 $py benchmarks/train_step.py --device cuda --sizes 256 --batches 8 --iters 15 --warmup 3 \
         --variants released-fp32 ours-bf16 ours-bf16-channels-last ours-bf16-compile-fast-convs \
         2>&1 | tee "$out/results_train_step_cuda_batch8.txt" ;;
+train)
+    timeout 540 $py benchmarks/train_process.py --device cuda --images 3000 --iterations 400 \
+        2>&1 | tee "$out/results_train_process_cuda.txt" ;;
 *)
-    echo "unknown part $part: layout, batch1, batch8 or tests"; exit 2 ;;
+    echo "unknown part $part: layout, batch1, batch8, tests or train"; exit 2 ;;
 esac

@@ -7,6 +7,8 @@ cast to it, and results come back in float32.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from .errors import ConfigError
@@ -79,22 +81,41 @@ class ReplayedTranslate:
     once would not pay back a capture); the second warms up on a side stream, as capture requires,
     and records the call as a CUDA graph; from then on each call copies its images into the graph's
     input and replays it, one launch. Off CUDA it is plain ``translate``.
+
+    A capture or replay that fails (a driver or allocator that will not capture) turns the graphs
+    off for good: the call is answered eagerly, and ``on_failure`` hears of the error once.
     """
 
-    def __init__(self, source: Generator, target: Generator, styles: torch.Tensor):
+    def __init__(self, source: Generator, target: Generator, styles: torch.Tensor,
+                 on_failure: Callable[[BaseException], None] | None = None):
         self.source, self.target, self.styles = source, target, styles
+        self.on_failure = on_failure
+        self.failure: BaseException | None = None
         self._seen: set[tuple[int, ...]] = set()
         self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
 
     def _eager(self, images: torch.Tensor) -> torch.Tensor:
         return translate(self.source, self.target, images, self.styles)
 
+    def _replays(self, images: torch.Tensor) -> bool:
+        return images.device.type == "cuda" and self.failure is None
+
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         shape = tuple(images.shape)
-        if images.device.type != "cuda" or shape not in self._seen:
+        if not self._replays(images) or shape not in self._seen:
             self._seen.add(shape)
             return self._eager(images)
+        try:
+            return self._replay(images)
+        except Exception as error:  # noqa: BLE001 - the graph is optional speed; the eager call is the answer
+            self.failure, self._graphs = error, {}
+            if self.on_failure is not None:
+                self.on_failure(error)
+            return self._eager(images)
+
+    def _replay(self, images: torch.Tensor) -> torch.Tensor:
+        shape = tuple(images.shape)
         if shape not in self._graphs:
             self._graphs[shape] = self._capture(images.clone())
         graph, static_in, static_out = self._graphs[shape]

@@ -338,3 +338,28 @@ def test_python_api_example_runs(trained_checkpoint, inputs, shapes_root, tmp_pa
     assert proc.returncode == 0, proc.stderr
     grid = pixels(tmp_path / "python_api_demo.png")
     assert grid.shape[0] > 2 * 256 and grid.shape[1] > 9 * 256  # 2 rows of 256x256: input + 8 styles
+
+
+def test_a_cuda_graph_that_fails_to_capture_falls_back_to_eager(trained_checkpoint, capsys):
+    """The replay path (CUDA only) with its capture made to fail: every call still answers with the
+    eager translation, the failure is reported once in one warning line, and no capture is tried again."""
+    from munit_cli.cli._console import warn_optional_path_failed
+    from munit_cli.inference import ReplayedTranslate
+
+    model = load_checkpoint(trained_checkpoint).eval()
+    styles = sample_styles(2, model.config.style_dim, seed=0)
+    replayed = ReplayedTranslate(model.gen_a, model.gen_b, styles, on_failure=warn_optional_path_failed("CUDA graphs"))
+    captures = []
+
+    def failing_capture(static_in):
+        captures.append(static_in.shape)
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    replayed._replays = lambda images: replayed.failure is None  # as on CUDA
+    replayed._capture = failing_capture
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    for _ in range(4):
+        torch.testing.assert_close(replayed(images), translate(model.gen_a, model.gen_b, images, styles))
+    assert len(captures) == 1 and isinstance(replayed.failure, RuntimeError)
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "CUDA graphs failed (RuntimeError: operation not permitted" in err

@@ -6,6 +6,7 @@ import errno
 import functools
 import os
 import signal
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,3 +85,16 @@ def handle_errors(command: Callable) -> Callable:
             raise fail("interrupted", 128 + signal.SIGINT) from None
 
     return wrapper
+
+
+def warn_optional_path_failed(what: str) -> Callable[[BaseException], None]:
+    """A callback that reports a failed optional speed-up (``what``) in one ``warning:`` line on
+    stderr, the whole traceback with MUNIT_DEBUG=1."""
+    def warn(error: BaseException) -> None:
+        from ..compiling import describe_failure
+
+        err_console.print(styled("warning:", "yellow") + f" {what} failed ({describe_failure(error)}); going on "
+                          "without them, as fast as before they were tried", highlight=False)
+        if os.environ.get(DEBUG_VARIABLE):
+            err_console.print("".join(traceback.format_exception(error)), highlight=False)
+    return warn

@@ -57,6 +57,7 @@ def translate(
 
     from ..checkpoint import load_styles
     from ..inference import ReplayedTranslate, encode_style, sample_styles
+    from ._console import warn_optional_path_failed
     from ._inference import default_image_size, expand_inputs, load_model, model_device, read_image
 
     paths = expand_inputs(inputs)
@@ -76,7 +77,8 @@ def translate(
     else:
         codes = sample_styles(n_styles, model.config.style_dim, seed, dev)
 
-    translate_images = ReplayedTranslate(source, target, codes)  # CUDA graphs for repeated batch shapes
+    # CUDA graphs for repeated batch shapes; one that fails is a warning, and the run goes on eagerly.
+    translate_images = ReplayedTranslate(source, target, codes, on_failure=warn_optional_path_failed("CUDA graphs"))
     started = time.perf_counter()
     failed: list[str] = []
     used_stems: set[str] = set()
