@@ -141,6 +141,23 @@ def test_eval_with_metric_weights_from_a_folder(shapes_root, tmp_path):
 def test_demo(tmp_path):
     output = ok(munit("demo", "--iterations", "2", "--n-styles", "2", "--device", "cpu", cwd=tmp_path))
     assert (tmp_path / "munit-demo" / "translations.png").is_file() and "done" in output
+    assert re.search(r"scores on 64 new sketches x 4 styles: content kept \(IoU\) 0\.\d+, target-likeness", output)
+
+
+def test_a_second_demo_into_the_same_folder_is_refused(tmp_path):
+    first = subprocess.Popen([str(MUNIT), "demo", "--iterations", "100000", "--device", "cpu"], cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        lock = tmp_path / "munit-demo" / ".train.lock"
+        deadline = time.time() + 120
+        while not (lock.is_file() and lock.read_text().strip()) and time.time() < deadline:
+            time.sleep(0.2)
+        second = munit("demo", "--iterations", "2", "--device", "cpu", cwd=tmp_path)
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert f"munit-demo is in use by another munit demo (process {first.pid})" in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=120)
 
 
 @pytest.mark.parametrize("device, message", [
@@ -282,3 +299,17 @@ def test_help_shows_every_option_text_whole(tmp_path):
             assert text in shown, (words, param.name, text)
             checked += "[" in text
     assert checked >= 8  # the train recipe's defaults and --config's [model]/[loss] tables
+
+
+@pytest.mark.parametrize("args, status", [(["--help"], 0), (["train", "--help"], 0), (["--version"], 0),
+                                          (["info", "--help"], 0)])
+def test_a_closed_pipe_ends_quietly(args, status, tmp_path):
+    """`munit --help | head -1`: the reader has gone before munit writes (a pipe whose read end is
+    already closed), and munit ends without a word, with status 0 for help."""
+    read, write = os.pipe()
+    os.close(read)
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.run([str(MUNIT), *args], cwd=tmp_path, env=env, stdout=write, stderr=subprocess.PIPE,
+                          text=True, timeout=120)
+    os.close(write)
+    assert proc.returncode == status and proc.stderr == "", proc.stderr

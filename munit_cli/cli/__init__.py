@@ -7,6 +7,7 @@ command line (and `--help`) answers at once.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 import warnings
 from typing import Annotated
@@ -70,15 +71,33 @@ def _root(version: Annotated[bool | None, typer.Option(
 _CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+class _PipeClosed(SystemExit):
+    """The reader of our output went away (``munit --help | head -1``)."""
+
+
+def _on_broken_pipe(console) -> None:
+    """Rich's own handling (later writes go to /dev/null), then _PipeClosed instead of its exit 1."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise _PipeClosed(141)
+
+
 def main() -> None:
     """The `munit` entry point. A usage error is two short lines (what is wrong, where the help is)
-    instead of Typer's framed box."""
+    instead of Typer's framed box. A closed pipe ends quietly: status 0 for help and --version
+    (``munit --help | head -1`` got what it asked for), 141 (SIGPIPE's) for a command's output."""
+    import rich.console
+
+    rich.console.Console.on_broken_pipe = _on_broken_pipe  # every console's, Typer's help included
     # Pillow warns about images over 89 megapixels, a guard meant for untrusted uploads. Here they are
     # the user's own photos (serve refuses uploads over 40 megapixels before decoding), so the warning
     # is noise; Pillow's error for twice that size still stops the decode, and is reported as such.
     warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     try:
         status = app(standalone_mode=False)
+    except _PipeClosed:
+        asked_for_help = not sys.argv[1:] or any(a in ("-h", "--help", "--version") for a in sys.argv[1:])
+        status = 0 if asked_for_help else 141
     except typer.Abort:
         print_error("aborted")
         status = 1

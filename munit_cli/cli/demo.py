@@ -34,17 +34,27 @@ def demo(
     Content is the geometry, style is the colour: sketch->paint should keep each shape and paint it
     in different colours.
     """
+    from ..devices import select_device
+    from ..files import folder_lock
+    from ..runs import TRAINING_LOCK
 
+    device = str(select_device(device))  # a missing device is an error before the dataset is drawn
+    # One demo at a time in a folder, as `munit train` holds its run folder: two into one --out would
+    # redraw the data and write the checkpoints under each other.
+    with folder_lock(out, TRAINING_LOCK, "munit demo"):
+        _train_and_show(out, iterations, image_size, n_styles, device, seed)
+
+
+def _train_and_show(out: Path, iterations: int, image_size: int, n_styles: int, device: str, seed: int) -> None:
+    """Draw the data, train (or continue an earlier demo in OUT), write the translations, print the scores."""
     from ..callbacks import MetricsLogger, SampleWriter
     from ..data import image_grid, save_image
     from ..demo import DOMAINS, make_shapes_dataset
-    from ..devices import select_device
     from ..inference import sample_styles, translate
     from ..quality import HeldOutShapes, score
     from ..train import TrainData, Trainer
     from ._progress import ConsoleProgress
 
-    device = str(select_device(device))  # a missing device is an error before the dataset is drawn
     data_root = make_shapes_dataset(out / "data", n_train=300, n_test=6, size=image_size, seed=seed)
     source, target = DOMAINS
     run = out / "runs" / f"{source}2{target}"

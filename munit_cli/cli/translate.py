@@ -12,7 +12,7 @@ import typer
 
 from ..errors import ConfigError, DataError
 from ._console import console, err_console, fail, styled
-from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt, SeedOpt
+from ._options import CheckpointOpt, DeviceOpt, DirectionOpt, ImageSizeOpt, PrecisionOpt
 
 RANDOM_STYLES = 8  # per input, unless --n-styles says otherwise
 
@@ -22,7 +22,8 @@ def translate(
                                                  show_default=False)],
     n_styles: Annotated[int | None, typer.Option("--n-styles", "-n", help=(
         f"Random styles per input. \\[default: {RANDOM_STYLES}]"), show_default=False)] = None,
-    seed: SeedOpt = 0,
+    seed: Annotated[int | None, typer.Option(help="Random seed for the sampled styles. \\[default: 0]",
+                                             show_default=False)] = None,
     style_ref: Annotated[list[Path] | None, typer.Option(metavar="<path>",
         help="A reference image of the target domain, or a folder of them: use their styles (one per "
         "image) instead of random ones. Repeat the option for several (--style-ref a.jpg --style-ref b.jpg).")] = None,
@@ -44,10 +45,12 @@ def translate(
     """
     if style_ref and styles:
         raise ConfigError("use either --style-ref or --styles, not both")
-    if n_styles is not None and (style_ref or styles):  # it would be ignored without a word
-        raise ConfigError("--n-styles counts random styles; with --style-ref or --styles the styles are "
-                          "those given, so leave it out")
+    for flag, value in (("--n-styles", n_styles), ("--seed", seed)):
+        if value is not None and (style_ref or styles):  # it would be ignored without a word
+            raise ConfigError(f"{flag} is for random styles; with --style-ref or --styles the styles are "
+                              "those given, so leave it out")
     n_styles = RANDOM_STYLES if n_styles is None else n_styles
+    seed = 0 if seed is None else seed
     if n_styles < 1 or batch_size < 1:
         raise ConfigError("--n-styles and --batch-size must be at least 1")
     if out.exists() and not out.is_dir():
