@@ -38,44 +38,67 @@ from munit_cli.train import TrainData, Trainer, ema_decay_at
 
 HERE = Path(__file__).parent
 RUNS = HERE / "quality_runs"
-SIZE, N_TRAIN, N_HELD_OUT, K_STYLES = 64, 1000, 64, 4
-MODEL = dict(gen_dim=32, dis_dim=32)
+N_TRAIN, N_HELD_OUT, K_STYLES = 1000, 64, 4
+# Where a recipe is measured: "w32", 64x64 with a model of width 32 (gen_dim and dis_dim, the rest as
+# released); "small", 32x32 with `munit demo`'s model, about 8x cheaper an iteration, where a
+# recipe's effect shows within minutes (the study's first pass).
+SETTINGS = {
+    "w32": dict(size=64, model=dict(gen_dim=32, dis_dim=32)),
+    "small": dict(size=32, model=dict(gen_dim=16, style_dim=8, mlp_dim=64, n_downsample=1, n_res=2, dis_dim=16,
+                                      dis_n_layer=3, dis_num_scales=2)),
+}
 
-# Each recipe: settings over the released recipe (config.RELEASED). "today" is the default before
-# this study; the study rows change one thing from it.
-TODAY = dict(precision="bf16", reuse_translations=True)
-RECIPES: dict[str, dict] = {
+# A recipe is a base and changes, "BASE+CHANGE+CHANGE...": bases are settings over the released
+# recipe (config.RELEASED) or "default" (TrainConfig() as it is now); "today" is the default before
+# this study. Changes apply in order; nested tables ("model", "loss") merge.
+BASES: dict[str, dict] = {
     "released": dict(precision="fp32"),
-    "today": TODAY,
-    "ttur": {**TODAY, "lr_dis": 4e-4},
-    "hinge": {**TODAY, "model": {"gan_type": "hinge"}},
-    "nsgan-r1": {**TODAY, "model": {"gan_type": "nsgan"}, "r1_gamma": 1.0},
-    "r1": {**TODAY, "r1_gamma": 1.0},
-    "betas-0-0.99": {**TODAY, "beta1": 0.0, "beta2": 0.99},
-    "no-weight-decay": {**TODAY, "weight_decay": 0.0},
-    "cycle": {**TODAY, "loss": {"recon_x_cyc_w": 10.0}},
-    "no-reuse": {**TODAY, "reuse_translations": False},
-    "lr-2x": {**TODAY, "lr": 2e-4},
-    "batch-4": {**TODAY, "batch_size": 4, "lr": 2e-4},
-    "default": {},  # whatever TrainConfig() is now (after the study: the adopted recipe)
+    "today": dict(precision="bf16", reuse_translations=True),
+    "default": {},
+}
+CHANGES: dict[str, dict] = {
+    "ema": {},  # the EMA is scored in every run (it does not change training): a name for the rows
+    "ttur": {"lr_dis": 4e-4},
+    "lr-2x": {"lr": 2e-4},
+    "lr-4x": {"lr": 4e-4},
+    "hinge": {"model": {"gan_type": "hinge"}},
+    "nsgan": {"model": {"gan_type": "nsgan"}},
+    "r1": {"r1_gamma": 1.0},
+    "r1-0.1": {"r1_gamma": 0.1},
+    "betas-0-0.99": {"beta1": 0.0, "beta2": 0.99},
+    "no-weight-decay": {"weight_decay": 0.0},
+    "cycle": {"loss": {"recon_x_cyc_w": 10.0}},
+    "no-reuse": {"reuse_translations": False},
+    "batch-4": {"batch_size": 4},
+    "fp32": {"precision": "fp32"},
 }
 
 
-def recipe_config(name: str, seed: int, iterations: int) -> TrainConfig:
-    if name == "default":
-        base = to_dict(TrainConfig())
-    else:
-        base = to_dict(RELEASED)
-        for key, value in RECIPES[name].items():
-            base[key] = {**base[key], **value} if isinstance(value, dict) else value
-    base["model"] = {**base["model"], **MODEL}
-    base["ema_decay"] = base["ema_decay"] or 0.999  # scored with and without; EMA does not change training
-    config = train_config_from_dict(base)
-    return replace(config, image_size=SIZE, iterations=iterations, seed=seed, workers=0, compile=False)
+def _merge(values: dict, changes: dict) -> dict:
+    return {**values, **{k: {**values[k], **v} if isinstance(v, dict) else v for k, v in changes.items()}}
 
 
-def held_out() -> HeldOutShapes:
-    return HeldOutShapes.draw(N_HELD_OUT, SIZE, K_STYLES, seed=10_000)
+def recipe_config(name: str, seed: int, iterations: int, setting: str = "w32") -> TrainConfig:
+    base, *changes = name.split("+")
+    if base not in BASES or any(c not in CHANGES for c in changes):
+        raise SystemExit(f"unknown recipe {name!r}: BASE+CHANGE+... with BASE in {', '.join(BASES)} "
+                         f"and CHANGE in {', '.join(CHANGES)}")
+    values = to_dict(TrainConfig()) if base == "default" else _merge(to_dict(RELEASED), BASES[base])
+    for change in changes:
+        values = _merge(values, CHANGES[change])
+    values["model"] = {**values["model"], **SETTINGS[setting]["model"]}
+    values["ema_decay"] = values["ema_decay"] or 0.999  # scored with and without; EMA does not change training
+    config = train_config_from_dict(values)
+    return replace(config, image_size=SETTINGS[setting]["size"], iterations=iterations, seed=seed, workers=0,
+                   compile=False)
+
+
+def held_out(setting: str) -> HeldOutShapes:
+    return HeldOutShapes.draw(N_HELD_OUT, SETTINGS[setting]["size"], K_STYLES, seed=10_000)
+
+
+def run_name(setting: str, recipe: str, seed: int) -> str:
+    return f"{setting}-{recipe}-s{seed}"
 
 
 def translations(model_config: ModelConfig, weights: dict[str, torch.Tensor], sketches: torch.Tensor,
@@ -87,20 +110,21 @@ def translations(model_config: ModelConfig, weights: dict[str, torch.Tensor], sk
 
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    config = recipe_config(args.recipe, args.seed, args.iterations)
-    data_root = RUNS / "data"
+    config = recipe_config(args.recipe, args.seed, args.iterations, args.setting)
+    data_root = RUNS / f"data-{config.image_size}"
     if not (data_root / "train" / "paint").is_dir():
-        make_shapes_dataset(data_root, n_train=N_TRAIN, n_test=4, size=SIZE, seed=0)
+        make_shapes_dataset(data_root, n_train=N_TRAIN, n_test=4, size=config.image_size, seed=0)
     data = TrainData.from_folder(data_root, *DOMAINS, config)
     trainer = Trainer(config, None, RUNS / "tmp", DOMAINS, device="cpu")
     loaders = data.loaders(config, trainer.dist, 0, pin_memory=False)
     streams = [iter(loader) for loader in loaders]
-    test = held_out()
+    test = held_out(args.setting)
     styles = sample_styles(K_STYLES, config.model.style_dim, seed=1)
     live = trainer._generator_state()
     # Extra EMAs (--emas), besides the trainer's own: "0.99" with the trainer's warm-up, "0.999-plain" without.
     emas = {spec: {k: v.clone() for k, v in live.items()} for spec in args.emas}
-    out = RUNS / f"{args.recipe}-s{args.seed}.jsonl"
+    name = run_name(args.setting, args.recipe, args.seed)
+    out = RUNS / f"{name}.jsonl"
     out.write_text("")
     started, finite = time.perf_counter(), True
 
@@ -109,14 +133,14 @@ def run(args: argparse.Namespace) -> None:
                    **{f"ema{spec}": ema for spec, ema in emas.items()}}
         for name, state in weights.items():
             result = translations(config.model, state, test.sketches, styles)
-            record = {"recipe": args.recipe, "seed": args.seed, "step": step, "weights": name,
+            record = {"setting": args.setting, "recipe": args.recipe, "seed": args.seed, "step": step, "weights": name,
                       "finite": finite, "seconds": time.perf_counter() - started, **score(result, test.masks).as_dict()}
             with out.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             if step == args.iterations and name != "raw":
                 rows = [[x, *r] for x, r in zip(test.sketches[:8], result[:8])]
-                save_image(image_grid(rows), RUNS / f"{args.recipe}-s{args.seed}-{name}.png")
-        print(f"{args.recipe} seed {args.seed} step {step}: " + score(translations(
+                save_image(image_grid(rows), RUNS / f"{run_name(args.setting, args.recipe, args.seed)}-{name}.png")
+        print(f"{args.setting} {args.recipe} seed {args.seed} step {step}: " + score(translations(
             config.model, trainer.ema, test.sketches, styles), test.masks).summary(), flush=True)
 
     trainer.model.train()
@@ -137,9 +161,9 @@ def run(args: argparse.Namespace) -> None:
 def speed(args: argparse.Namespace) -> None:
     """Iterations per second of each recipe (no evaluation), the median of 3 timings of 50 steps."""
     torch.set_num_threads(args.threads)
-    x = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
     for name in args.recipes:
-        config = recipe_config(name, 0, 10**6)
+        config = recipe_config(name, 0, 10**6, args.setting)
+        x = torch.rand(1, 3, config.image_size, config.image_size) * 2 - 1
         trainer = Trainer(config, None, RUNS / "tmp", DOMAINS, device="cpu")
         xs = x.expand(config.batch_size, -1, -1, -1).contiguous()
         for _ in range(10):
@@ -150,7 +174,8 @@ def speed(args: argparse.Namespace) -> None:
             for _ in range(50):
                 trainer.train_step(xs, xs)
             timings.append(50 / (time.perf_counter() - start))
-        print(json.dumps({"recipe": name, "it_per_s": statistics.median(timings), "threads": args.threads}), flush=True)
+        print(json.dumps({"setting": args.setting, "recipe": name, "it_per_s": statistics.median(timings),
+                          "threads": args.threads}), flush=True)
 
 
 def report(args: argparse.Namespace) -> None:
@@ -158,9 +183,11 @@ def report(args: argparse.Namespace) -> None:
     for line in (HERE / "results_quality_speed_cpu.txt").read_text().splitlines():
         if line.startswith("{"):
             record = json.loads(line)
-            speeds[record["recipe"]] = record["it_per_s"]
-    records = [json.loads(line) for path in sorted(RUNS.glob("*.jsonl")) for line in path.read_text().splitlines()]
-    test = held_out()
+            if record["setting"] == args.setting:
+                speeds[record["recipe"]] = record["it_per_s"]
+    records = [json.loads(line) for path in sorted(RUNS.glob(f"{args.setting}-*.jsonl"))
+               for line in path.read_text().splitlines()]
+    test = held_out(args.setting)
     ceiling = score(test.paintings, test.masks)
     print(f"ceiling (real paintings of the held-out shapes, {K_STYLES} colourings each): {ceiling.summary()}")
     floor = [r for r in records if r["step"] == 0 and r["weights"] == "raw"]
@@ -169,9 +196,9 @@ def report(args: argparse.Namespace) -> None:
               f"{statistics.fmean(r['content_kept'] for r in floor):.3f}, target-likeness "
               f"{statistics.fmean(r['target_likeness'] for r in floor):.1%}, diversity "
               f"{statistics.fmean(r['diversity'] for r in floor):.3f}")
-    print(f"\nbudgets in CPU-minutes (2 threads) -> iterations by each recipe's it/s; "
-          f"cells: content IoU / target-likeness / diversity, mean over seeds (+- half the range)")
-    recipes = sorted({r["recipe"] for r in records}, key=list(RECIPES).index)
+    print("\nbudgets in CPU-minutes (2 threads) -> iterations by each recipe's it/s; "
+          "cells: content IoU / target-likeness / diversity, mean over seeds (+- half the range)")
+    recipes = sorted({r["recipe"] for r in records}, key=lambda name: (name.count("+"), name))
     for weights in args.weights:
         print(f"\nweights: {weights}")
         print(f"{'recipe':18}{'it/s':>6}{'seeds':>6}" + "".join(f"{f'{b} min':>30}" for b in args.budgets))
@@ -207,16 +234,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("run")
-    p.add_argument("recipe", choices=list(RECIPES))
+    p.add_argument("recipe", help="BASE+CHANGE+...; see BASES and CHANGES")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--iterations", type=int, default=8000)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--emas", nargs="*", default=[], help="extra EMAs to score, e.g. 0.99 0.999-plain")
+    p.add_argument("--setting", choices=list(SETTINGS), default="w32")
     p = commands.add_parser("speed")
-    p.add_argument("recipes", nargs="+", choices=list(RECIPES))
+    p.add_argument("recipes", nargs="+")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--setting", choices=list(SETTINGS), default="w32")
     p = commands.add_parser("report")
+    p.add_argument("--setting", choices=list(SETTINGS), default="w32")
     p.add_argument("--budgets", type=float, nargs="+", default=[5, 15, 30])
     p.add_argument("--weights", nargs="+", default=["raw", "ema0.999"])
     args = parser.parse_args()

@@ -10,8 +10,8 @@ worker() {
         line=$(flock "$queue" sh -c 'head -n 1 "$0"; sed -i 1d "$0"' "$queue")
         [ -n "$line" ] || return 0
         set -- $line
-        "${PYTHON:-python}" benchmarks/quality.py run "$1" --seed "$2" --iterations "$3" --eval-every 150 "${@:4}" \
-            > "benchmarks/quality_runs/$1-s$2.log" 2>&1
+        "${PYTHON:-python}" benchmarks/quality.py run "$1" --seed "$2" --iterations "$3" "${@:4}" \
+            > "benchmarks/quality_runs/$(echo "$line" | tr " " "_").log" 2>&1
     done
 }
 for _ in $(seq "${QUEUE_WORKERS:-2}"); do worker & done

@@ -18,6 +18,7 @@ PADDINGS = ("reflect", "replicate", "zero")
 DIS_NORMS = ("none", "bn", "in", "ln")
 GAN_TYPES = ("lsgan", "nsgan", "hinge")
 PRECISIONS = ("fp32", "bf16", "fp16")
+TRAIN_PRECISIONS = ("auto", *PRECISIONS)  # auto: bf16 where the device computes it natively, else fp32
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -122,10 +123,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     lr_step: int = 100_000         # halve (lr_gamma) the learning rate every lr_step iterations
     lr_gamma: float = 0.5
-    ema_decay: float = 0.0         # EMA of the generators; 0 turns it off (e.g. 0.999)
+    ema_decay: float = 0.999       # EMA of the generators (warmed up, see train.ema_decay_at); 0: off
     r1_gamma: float = 0.0          # R1 penalty on the discriminators' gradients at real images; 0: off
     r1_every: int = 16             # apply R1 every this many steps (scaled to match, as StyleGAN2 does)
-    precision: str = "fp32"
+    precision: str = "auto"        # bf16 where native (1.6x the it/s of fp32 at 64x64 on a CPU), else fp32
     workers: int = 2
     checkpoint_every: int = 10_000
     keep_checkpoints: int = 0      # numbered checkpoints to keep (0 keeps all)
@@ -141,7 +142,7 @@ class TrainConfig:
         self.loss.validate()
         _check_positive(self, "image_size", "batch_size", "iterations", "lr_step", "r1_every",
                         "checkpoint_every", "sample_every", "log_every", "n_samples")
-        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("precision", self.precision, TRAIN_PRECISIONS)
         if self.image_size % 4:
             raise ConfigError(f"image_size must be a multiple of 4; got {self.image_size}", "image_size")
         if self.image_size % 2**self.model.n_downsample:

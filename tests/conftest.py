@@ -34,7 +34,8 @@ TINY_MODEL = ModelConfig(gen_dim=8, style_dim=4, mlp_dim=16, n_res=1, dis_dim=8,
 
 
 def tiny_train_config(**changes) -> TrainConfig:
-    values = dict(model=TINY_MODEL, image_size=32, batch_size=2, iterations=3, workers=0,
+    # fp32 whatever the CPU: tests compare numbers with float32 tolerances on every machine.
+    values = dict(model=TINY_MODEL, image_size=32, batch_size=2, iterations=3, workers=0, precision="fp32",
                   checkpoint_every=1000, sample_every=1000, log_every=1, n_samples=2, seed=0)
     values.update(changes)
     return TrainConfig(**values)

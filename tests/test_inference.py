@@ -198,7 +198,7 @@ def test_export_onnx_matches_pytorch(trained_checkpoint, tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m.translate.onnx").exists() and (tmp_path / "m.style.onnx").exists()
     import onnxruntime as ort
-    model = load_checkpoint(trained_checkpoint)
+    model = load_checkpoint(trained_checkpoint, use_ema=True)  # export ships the EMA generators
     session = ort.InferenceSession(str(tmp_path / "m.translate.onnx"), providers=["CPUExecutionProvider"])
     x = torch.rand(2, 3, 40, 48) * 2 - 1  # a batch and size the export never saw
     s = torch.randn(2, model.config.style_dim)
@@ -321,7 +321,7 @@ def test_precisions(trained_checkpoint, inputs, tmp_path):
                      "--out", str(tmp_path / precision), "--checkpoint", str(trained_checkpoint), "--device", "cpu")
         assert result.exit_code == 0, result.output
         outs[precision] = pixels(tmp_path / precision / f"{path.stem}_style1.png").astype(int)
-    model = load_checkpoint(trained_checkpoint)
+    model = load_checkpoint(trained_checkpoint, use_ema=True)  # translate uses the EMA generators
     x = preprocess(load_image(path), 32).unsqueeze(0)
     want = translate(model.gen_a, model.gen_b, x, sample_styles(2, model.config.style_dim, seed=3))[0, 1]
     want = ((want.clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy().astype(int)

@@ -306,7 +306,7 @@ def test_cuda_step_launches_at_most_1500_operators_and_reads_nothing():
                 ops.append(func)
             return func(*args, **(kwargs or {}))
 
-    trainer = Trainer(TrainConfig(image_size=64), None, "/nonexistent", ("a", "b"), device="cpu")
+    trainer = Trainer(TrainConfig(image_size=64, precision="fp32"), None, "/nonexistent", ("a", "b"), device="cpu")
     choose_paths(trainer.model, "cuda")
     x_a, x_b = (torch.rand(1, 3, 64, 64) * 2 - 1 for _ in range(2))
     trainer.train_step(x_a, x_b)

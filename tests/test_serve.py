@@ -39,7 +39,7 @@ def photo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def translator(trained_checkpoint) -> Translator:
-    return Translator(load_checkpoint(trained_checkpoint), image_size=32)
+    return Translator(load_checkpoint(trained_checkpoint, use_ema=True), image_size=32)  # as munit serve loads it
 
 
 def _cli_translations(checkpoint: Path, photo: Path, out: Path, *extra: str) -> list[np.ndarray]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..config import PRECISIONS, RECIPES, TrainConfig, replace, to_dict, train_config_from_dict
+from ..config import RECIPES, TRAIN_PRECISIONS, TrainConfig, replace, to_dict, train_config_from_dict
 from ..errors import ConfigError, DataError
 from ..files import folder_lock
 from ..runs import RUN_FILE, TRAINING_LOCK
@@ -132,7 +132,9 @@ def train(
     iterations: Annotated[int | None, typer.Option(help="Training iterations. " + _recipe_default("iterations"))] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed. " + _recipe_default("seed"))] = None,
     device: DeviceOpt = "auto",
-    precision: Annotated[str | None, typer.Option(help=f"{', '.join(PRECISIONS)}. " + _recipe_default("precision"))] = None,
+    precision: Annotated[str | None, typer.Option(
+        help=f"{', '.join(TRAIN_PRECISIONS)} (auto: bf16 where the device computes it natively). "
+             + _recipe_default("precision"))] = None,
     workers: Annotated[int | None, typer.Option(help="Data-loading processes. " + _recipe_default("workers"))] = None,
     checkpoint_every: Annotated[int | None, typer.Option(
         help="Steps between checkpoints. " + _recipe_default("checkpoint_every"))] = None,
@@ -173,6 +175,7 @@ def train(
     from .. import distributed  # heavy imports here, not at the top: `munit --help` must not load torch
     from ..callbacks import MetricsLogger, SampleWriter
     from ..devices import select_device
+    from ..precision import resolve_precision
     from ..resume import saved_train_config
     from ..train import TrainData, Trainer
     from ._progress import ConsoleProgress
@@ -216,7 +219,9 @@ def train(
             callbacks.append(evaluator)
         trainer = Trainer(cfg, data, out, (source, target), device=str(dev), callbacks=callbacks, resume=resume)
         if main:
-            console.print(f"device {trainer.device}, precision {cfg.precision}, "
+            precision_used = resolve_precision(cfg.precision, trainer.device)
+            console.print(f"device {trainer.device}, precision {precision_used}"
+                          f"{' (auto)' if cfg.precision == 'auto' else ''}, "
                           f"{trainer.dist.world_size} process(es), starting at step {trainer.step}", highlight=False)
         result = trainer.fit()
     report(result, out, main)
