@@ -179,6 +179,9 @@ class Trainer:
         self.device = select_device(device, distributed.local_rank())
         self.dist = distributed.setup(use_nccl=self.device.type == "cuda")
         self.callbacks = list(callbacks) if self.dist.is_main else []
+        if self.dist.enabled and config.r1_gamma > 0:  # its step calls the discriminators outside DDP
+            raise ConfigError("r1_gamma is not supported under torchrun yet (each process would penalise its "
+                              "own discriminators' gradients without synchronising them); set r1_gamma = 0")
         self.step = 0
         self.samples_seen = 0
         self.bad_images: set[str] = set()
