@@ -31,7 +31,7 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from munit_cli.config import LossWeights, ModelConfig, TrainConfig
+from munit_cli.config import RELEASED, LossWeights, ModelConfig, TrainConfig
 from munit_cli.devices import select_device, set_paths
 from munit_cli.losses import adversarial_discriminator_loss, adversarial_generator_loss, l1
 from munit_cli.train import Trainer
@@ -52,6 +52,10 @@ VARIANTS = {  # compile is off unless named: the Trainer would otherwise compile
     # the compiled step hands cuDNN NCHW tensors and cuDNN converts them (914 conversion kernels,
     # 17.9 ms of the compiled batch-8 step's 102 ms on an H200). CPU check: benchmarks/layout_decision.py.
     "ours-bf16-compile-layout-opt": dict(precision="bf16", compile=True),
+    # TrainConfig() as `munit train` uses it: the rows above share the released loss weights (no
+    # explicit cycle loss) to compare the step's implementation; this one adds the default recipe's
+    # cycle loss (two more decodes a step), EMA and precision auto.
+    "default-recipe": dict(compile=False),
 }
 DEFAULT_VARIANTS = ["released-fp32", "ours-fp32", "ours-bf16", "ours-bf16-channels-last"]
 
@@ -97,8 +101,8 @@ def released_iteration(trainer: Trainer, x_a: torch.Tensor, x_b: torch.Tensor) -
 def build_step(variant: str, size: int, batch: int, device: str) -> tuple[Trainer, Callable[[], None]]:
     """A Trainer set up as ``variant`` and a function running one iteration on fixed random batches."""
     torch.manual_seed(0)
-    config = TrainConfig(model=ModelConfig(), loss=LossWeights(), image_size=size, batch_size=batch,
-                         **VARIANTS[variant])
+    loss = LossWeights() if variant == "default-recipe" else RELEASED.loss
+    config = TrainConfig(model=ModelConfig(), loss=loss, image_size=size, batch_size=batch, **VARIANTS[variant])
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device=device)
     if variant.startswith("released") or variant.endswith("fast-convs"):
         # released: upsample, then a 5x5 conv at full size; fast-convs: the convs at the low resolution

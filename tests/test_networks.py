@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from munit_cli import MUNIT, ConfigError, LossWeights, ModelConfig, TrainConfig
 from munit_cli.checkpoint import parameter_counts
-from munit_cli.config import model_config_from_dict, train_config_from_dict
+from munit_cli.config import RELEASED, model_config_from_dict, train_config_from_dict
 from munit_cli.layers import AdaptiveInstanceNorm, InstanceNorm, LayerNorm, group_moments
 from munit_cli.losses import discriminator_losses, generator_losses
 
@@ -306,7 +306,9 @@ def test_cuda_step_launches_at_most_1500_operators_and_reads_nothing():
                 ops.append(func)
             return func(*args, **(kwargs or {}))
 
-    trainer = Trainer(TrainConfig(image_size=64, precision="fp32"), None, "/nonexistent", ("a", "b"), device="cpu")
+    # The released loss weights: the budget is the step's (the default recipe's cycle loss adds two decodes).
+    config = TrainConfig(image_size=64, precision="fp32", loss=RELEASED.loss)
+    trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device="cpu")
     choose_paths(trainer.model, "cuda")
     x_a, x_b = (torch.rand(1, 3, 64, 64) * 2 - 1 for _ in range(2))
     trainer.train_step(x_a, x_b)

@@ -7,16 +7,15 @@ from typing import Annotated
 
 import typer
 
-from ..config import LossWeights, ModelConfig, TrainConfig
+from ..config import ModelConfig, TrainConfig
 from ._console import console, styled
 from ._options import DeviceOpt
 
 # Small enough to train on two CPU cores in minutes, big enough to learn shapes and colours. One
-# downsampling keeps a 16x16 content code of a 32x32 image (the outlines survive it), and the
-# explicit cycle loss keeps the geometry through sketch -> paint -> sketch.
+# downsampling keeps a 16x16 content code of a 32x32 image (the outlines survive it); the default
+# recipe's explicit cycle loss keeps the geometry through sketch -> paint -> sketch.
 DEMO_MODEL = ModelConfig(gen_dim=16, style_dim=8, mlp_dim=64, n_downsample=1, n_res=2, dis_dim=16, dis_n_layer=3,
                          dis_num_scales=2)
-DEMO_LOSS = LossWeights(recon_x_cyc_w=10)
 SCORED_SHAPES, SCORED_STYLES = 64, 4  # the demo's closing scores: new sketches x random styles each
 
 
@@ -58,7 +57,7 @@ def _train_and_show(out: Path, iterations: int, image_size: int, n_styles: int, 
     data_root = make_shapes_dataset(out / "data", n_train=300, n_test=6, size=image_size, seed=seed)
     source, target = DOMAINS
     run = out / "runs" / f"{source}2{target}"
-    config = TrainConfig(model=DEMO_MODEL, loss=DEMO_LOSS, image_size=image_size, batch_size=4, iterations=iterations,
+    config = TrainConfig(model=DEMO_MODEL, image_size=image_size, batch_size=4, iterations=iterations,
                          seed=seed, workers=0, checkpoint_every=max(iterations // 2, 1),
                          sample_every=max(iterations // 10, 1), log_every=50, n_samples=6, lr=4e-4)
     console.print(styled("munit demo", "bold") + f": shapes dataset in {data_root}; training {iterations} "
