@@ -37,7 +37,9 @@ class MetricsLogger(Callback):
         now = time.perf_counter()
         its = (trainer.step - self._last_step) / max(now - self._last_time, 1e-9)
         self._last_time, self._last_step = now, trainer.step
-        self.write(trainer.step, {"lr": lr_at(trainer.step - 1, trainer.config), "it_per_s": its, **losses})
+        c = trainer.config
+        rates = {"lr": lr_at(trainer.step - 1, c), "lr_dis": lr_at(trainer.step - 1, c, c.lr_dis or c.lr)}
+        self.write(trainer.step, {**rates, "it_per_s": its, **losses})
 
     def write(self, step: int, values: dict[str, float]) -> None:
         """One JSON line (and TensorBoard scalars) for ``step``."""

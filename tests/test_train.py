@@ -36,7 +36,8 @@ def _trainer(root, out, resume=False, **changes) -> Trainer:
 
 def test_three_steps_write_the_expected_files(shapes_root, tmp_path):
     out = tmp_path / "run"
-    result = _trainer(shapes_root, out, iterations=3, checkpoint_every=2, sample_every=2).fit()
+    trainer = _trainer(shapes_root, out, iterations=3, checkpoint_every=2, sample_every=2)
+    result = trainer.fit()
     assert result.reason == "finished" and result.step == 3
     names = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert names == ["latest.safetensors", "resume.safetensors", "step-00000002.safetensors",
@@ -45,7 +46,8 @@ def test_three_steps_write_the_expected_files(shapes_root, tmp_path):
     assert [r["step"] for r in records] == [1, 2, 3]
     for record in records:
         assert all(torch.isfinite(torch.tensor(v)) for k, v in record.items() if k.startswith(("gen/", "dis/")))
-        assert record["lr"] == pytest.approx(1e-4)
+        assert record["lr"] == pytest.approx(trainer.config.lr)  # no decay before lr_step
+        assert record["lr_dis"] == pytest.approx(trainer.config.lr_dis) and trainer.config.lr_dis != trainer.config.lr
     assert {"gen/recon_x_a", "gen/adv_b", "dis/total", "it_per_s"} <= set(records[0])
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["index.html", "step-00000002.png",
                                                                  "step-00000003.png"]
