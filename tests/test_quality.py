@@ -120,3 +120,16 @@ def test_a_config_saved_before_a_setting_existed_keeps_the_old_behaviour():
         saved.pop(key)
     config = config_from_saved(saved)
     assert config.lr_dis is None and config.r1_gamma == 0.0
+
+
+def test_the_samples_page_enlarges_small_grids_without_smoothing(tmp_path):
+    from PIL import Image
+
+    from munit_cli.data import write_sample_index
+
+    Image.new("RGB", (100, 60)).save(tmp_path / "step-00000001.png")
+    Image.new("RGB", (2000, 60)).save(tmp_path / "step-00000002.png")
+    page = write_sample_index(tmp_path).read_text()
+    assert '<img src="step-00000001.png" width="400">' in page  # 4x, the most
+    assert '<img src="step-00000002.png">' in page  # large enough as it is
+    assert "image-rendering:pixelated" in page
