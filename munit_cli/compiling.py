@@ -63,10 +63,6 @@ class Objective:
         self.eager = module
         self.compiled = compiled
 
-    def __call__(self, *inputs):
-        """The eager module's forward (callers that handle no backward: benchmarks, tests)."""
-        return self.eager(*inputs)
-
 
 class CompiledStep:
     """Compiles the trainer's objectives, runs them with an eager fallback, and marks where each

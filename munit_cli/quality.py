@@ -102,12 +102,6 @@ def score(translations: torch.Tensor, masks: torch.Tensor) -> QualityScores:
     return QualityScores(sum(ious) / len(ious), sum(painted) / len(painted), diversity)
 
 
-def to_tensor(image) -> torch.Tensor:
-    """A PIL RGB image as [3, H, W] in -1..1 (the models' range)."""
-    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-    return data.view(image.height, image.width, 3).permute(2, 0, 1).float() / 127.5 - 1
-
-
 @dataclass(frozen=True)
 class HeldOutShapes:
     """Sketches to translate, their true masks, and the same shapes painted for real in ``k``
@@ -121,6 +115,7 @@ class HeldOutShapes:
     def draw(cls, n: int, size: int, k: int, seed: int) -> HeldOutShapes:
         import random
 
+        from .data import to_model_range as to_tensor
         from .demo import Shape, paint_colours
 
         rng = random.Random(seed)
