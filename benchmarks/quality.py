@@ -71,6 +71,9 @@ CHANGES: dict[str, dict] = {
     "no-reuse": {"reuse_translations": False},
     "batch-4": {"batch_size": 4},
     "fp32": {"precision": "fp32"},
+    # the model, not the recipe: two downsamplings and four residual blocks (as released) where the
+    # setting has fewer, so the content code sees the whole shape (filling it needs inside/outside)
+    "deeper": {"model": {"n_downsample": 2, "n_res": 4}},
 }
 
 
@@ -84,9 +87,9 @@ def recipe_config(name: str, seed: int, iterations: int, setting: str = "w32") -
         raise SystemExit(f"unknown recipe {name!r}: BASE+CHANGE+... with BASE in {', '.join(BASES)} "
                          f"and CHANGE in {', '.join(CHANGES)}")
     values = to_dict(TrainConfig()) if base == "default" else _merge(to_dict(RELEASED), BASES[base])
-    for change in changes:
-        values = _merge(values, CHANGES[change])
     values["model"] = {**values["model"], **SETTINGS[setting]["model"]}
+    for change in changes:  # after the setting's model, so a change may alter the model too
+        values = _merge(values, CHANGES[change])
     values["ema_decay"] = values["ema_decay"] or 0.999  # scored with and without; EMA does not change training
     config = train_config_from_dict(values)
     return replace(config, image_size=SETTINGS[setting]["size"], iterations=iterations, seed=seed, workers=0,

@@ -16,7 +16,7 @@ import typer
 
 from .. import __version__
 from ._console import console, err_console, handle_errors, print_error
-from .data import check, data_app
+from .data import check, data_app, get
 from .demo import demo
 from .eval import eval_command
 from .export import export
@@ -49,6 +49,7 @@ for name, command in (("train", train), ("demo", demo), ("translate", translate)
                       ("import-official", import_official)):
     app.command(name, help=_help_of(command))(handle_errors(command))
 data_app.command("check", help=_help_of(check))(handle_errors(check))
+data_app.command("get", help=_help_of(get))(handle_errors(get))
 app.add_typer(data_app, name="data")
 
 

@@ -1,4 +1,5 @@
-"""`munit data check`: find the images of a dataset that do not decode, before training meets them."""
+"""`munit data check`: find the images of a dataset that do not decode, before training meets them.
+`munit data get`: download a public dataset and lay it out for training."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.text import Text
 
-from ..files import prepare_file, write_text_atomically
+from ..files import folder_lock, prepare_file, write_text_atomically
 from ._console import console, err_console, fail, styled
 
 if TYPE_CHECKING:
@@ -86,3 +88,139 @@ def check(
         raise fail(f"{unreadable} of {sum(len(p) for p in domains.values())} images are unreadable; "
                    "repair or remove them (training skips them)")
     console.print(styled("all images decode", "green"))
+
+
+def get(
+    name: Annotated[str | None, typer.Argument(help="The dataset (see --list).", show_default=False)] = None,
+    root: Annotated[Path, typer.Option("--root", help="Folder to put it in: the dataset lands in ROOT/NAME.")] = Path("data"),
+    url: Annotated[str | None, typer.Option("--url", help="Download from this address instead (a mirror, a proxy).",
+                                            show_default=False)] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from-file", help="Use this archive, downloaded elsewhere (a browser, another machine), instead of downloading.",
+        show_default=False)] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the datasets this command knows, and exit.")] = False,
+) -> None:
+    """Download a public dataset and lay it out for `munit train`: AFHQ, CycleGAN's unpaired sets, edges2shoes.
+
+    An interrupted download resumes when the command runs again. The archive is checked, unpacked
+    into ROOT/NAME only once complete, and its images decoded (as `munit data check` does); the
+    last line is the `munit train` command to run next.
+    """
+    from .. import datasets
+
+    if list_:
+        for dataset in datasets.CATALOGUE.values():
+            console.print(f"{dataset.name:24} {dataset.about}", highlight=False)
+        return
+    if name is None:
+        raise fail("name the dataset to get, e.g. `munit data get afhq`; `munit data get --list` shows them all", 2)
+    dataset = datasets.find(name)
+    dest = root / dataset.name
+    if dest.exists():
+        console.print(f"{dest} is already there (remove it to get {dataset.name} again)", highlight=False)
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        with folder_lock(root, f".{dataset.name}.lock", f"`munit data get {dataset.name}`"):
+            archive = from_file if from_file is not None else _downloaded(dataset, root, url)
+            _install(dataset, archive, dest, downloaded=from_file is None)
+    console.print(Text("next: ") + styled(f"munit train {dest} --source {dataset.source} --target {dataset.target}", "bold"))
+
+
+def _downloaded(dataset, root: Path, url: str | None) -> Path:
+    """The dataset's archive in ``root``, downloaded (or resumed) from ``url`` or its addresses."""
+    from ..download import DownloadError, download
+
+    archive = root / dataset.archive_name
+    if archive.exists():
+        console.print(f"using {archive}, downloaded earlier", highlight=False)
+        return archive
+    addresses = (url,) if url is not None else dataset.urls
+    for i, address in enumerate(addresses):
+        console.print(f"downloading {dataset.name} from {address}", highlight=False)
+        try:
+            return _download_with_progress(download, address, archive, paired=dataset.paired_domains is not None)
+        except DownloadError as e:
+            if e.moved and i + 1 < len(addresses):
+                err_console.print(styled("warning:", "yellow") + f" {e}; trying the address it moved from",
+                                  highlight=False)
+                continue
+            if e.resumable:
+                raise
+            raise DownloadError(f"{e}. Download {dataset.archive_name} another way (a browser, another machine) "
+                                f"and run `munit data get {dataset.name} --from-file FILE`, or give a mirror with "
+                                "--url URL") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _download_with_progress(download, address: str, archive: Path, paired: bool) -> Path:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from ..download import free_bytes
+    from ..errors import DataError
+
+    with Progress(TextColumn("[bold]downloading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  TimeRemainingColumn(), console=console, disable=not console.is_terminal) as progress:
+        task = progress.add_task("download", total=None)
+
+        def started(at) -> None:
+            if at.total is not None:
+                # room for the rest of the archive and for what it unpacks to (about its size; twice
+                # for side-by-side pairs, which are cut in two next to the unpacked originals)
+                need = (at.total - at.resumed) + at.total * (2 if paired else 1)
+                free = free_bytes(archive.parent)
+                resumed = f", resuming at {_size(at.resumed)}" if at.resumed else ""
+                console.print(f"{archive.name}: {_size(at.total)}{resumed}; {_size(free)} free on its disk",
+                              highlight=False)
+                if free < need:
+                    raise DataError(f"{archive.parent} needs about {_size(need)} free for {archive.name} and its "
+                                    f"images, and its disk has {_size(free)}: free some space, or choose another --root")
+            progress.update(task, total=at.total, completed=at.resumed)
+
+        return download(address, archive, on_start=started, on_bytes=lambda n: progress.advance(task, n))
+
+
+def _install(dataset, archive: Path, dest: Path, downloaded: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..data import find_images
+    from ..datasets import install
+    from ..download import sha256_of
+    from ..errors import DataError
+    from ..layouts import discover
+
+    if not archive.is_file():
+        raise DataError(f"{archive} not found: give the path of the {dataset.archive_name} you downloaded")
+    if dataset.sha256 is not None and sha256_of(archive) != dataset.sha256:
+        raise DataError(f"{archive} is not the published {dataset.archive_name} (its SHA-256 differs)"
+                        + _what_next(archive, downloaded))
+    console.print(f"unpacking {archive} into {dest}", highlight=False)
+    with Progress(TextColumn("[bold]unpacking"), BarColumn(), MofNCompleteColumn(), console=console,
+                  transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("unpack", total=None)
+        try:
+            install(dataset, archive, dest, on_progress=lambda done, total: progress.update(task, completed=done,
+                                                                                          total=total))
+        except DataError as e:
+            raise DataError(f"{e}" + _what_next(archive, downloaded)) from None
+    if downloaded:
+        archive.unlink()  # the images are unpacked; the archive would double the space taken
+    layout = discover(dest)
+    console.print(f"{dest}: {layout.describe()}", highlight=False)
+    check_domains({f"{d.name} ({split})": find_images(folder) for d in layout.domains.values()
+                   for split, folder in (("train", d.train), ("held-out", d.held_out)) if folder is not None})
+
+
+def _what_next(bad_archive: Path, downloaded: bool) -> str:
+    """Advice after a bad archive; one this command downloaded is removed (never a --from-file)."""
+    if downloaded:
+        bad_archive.unlink(missing_ok=True)
+        return "; removed it: run the command again to download it afresh"
+    return "; download it again"
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
