@@ -73,19 +73,25 @@ class TrainData:
     @classmethod
     def from_layout(cls, layout: Layout, source: str, target: str, config: TrainConfig,
                     skip: Collection[Path] = ()) -> TrainData:
-        """Both domains' training images, less those in ``skip`` (found unreadable beforehand)."""
         if source == target:
             raise ConfigError(f"--source and --target are both {source!r}; pick two different domains")
+        images = {name: find_images(layout.domain(name).train) for name in (source, target)}
+        return cls.from_images(layout, images, config, skip)
+
+    @classmethod
+    def from_images(cls, layout: Layout, images: dict[str, list[Path]], config: TrainConfig,
+                    skip: Collection[Path] = ()) -> TrainData:
+        """The two domains of ``images`` (source first: name -> its training images, as listed from
+        ``layout``), less those in ``skip`` (found unreadable beforehand)."""
+        source, target = images  # two different domains: a dict cannot hold one twice
         skip = set(skip)
         datasets, samples = [], []
-        for name in (source, target):
-            folders = layout.domain(name)
-            found = find_images(folders.train)
+        for name, found in images.items():
             paths = [p for p in found if p not in skip]
             if found and not paths:
                 raise DataError(f"domain {name!r}: none of its {len(found)} images can be read")
             datasets.append(DomainDataset(paths, config.image_size, name))
-            samples.append(held_out_batch(folders, paths, config.n_samples, config.image_size))
+            samples.append(held_out_batch(layout.domain(name), paths, config.n_samples, config.image_size))
         return cls((datasets[0], datasets[1]), (samples[0], samples[1]), layout, (source, target))
 
     def loaders(self, config: TrainConfig, ctx: distributed.DistContext, samples_seen: int,

@@ -265,6 +265,12 @@ def test_help_parses_without_importing_torch(tmp_path):
     assert "HEAVY []" in proc.stderr, proc.stderr
 
 
+def test_help_shows_types_beside_values_and_none_beside_flags(tmp_path):
+    shown = ok(munit("train", "--help", cwd=tmp_path, env={**os.environ, "COLUMNS": "200"}))
+    assert "<bool>" not in shown
+    assert re.search(r"--iterations\s+<int>", shown) and re.search(r"--compile\s+--no-compile\s+torch", shown)
+
+
 def test_help_paragraphs_wrap_with_the_terminal(tmp_path):
     """A command's description is reflowed to the terminal's width, not broken where its docstring's
     lines end (at 200 columns, a docstring's line end is the only reason to break these lines)."""

@@ -301,6 +301,26 @@ def test_cli_train_finds_the_two_domains_and_says_the_layout(shapes_root, tmp_pa
     assert "split layout" in first and "source paint, target sketch (the two found)" in first
 
 
+def test_cli_train_lists_each_domains_images_once(shapes_root, tmp_path, monkeypatch):
+    """The images are listed once and that list serves the check and the dataset (a large folder on
+    a network disk takes a while to list)."""
+    import munit_cli.data
+    import munit_cli.train
+
+    listed = []
+    find_images = munit_cli.data.find_images
+
+    def counting(folder, *args, **kwargs):
+        listed.append(Path(folder).relative_to(shapes_root).as_posix())
+        return find_images(folder, *args, **kwargs)
+
+    monkeypatch.setattr(munit_cli.data, "find_images", counting)
+    monkeypatch.setattr(munit_cli.train, "find_images", counting)
+    result = _cli(str(shapes_root), "--out", str(tmp_path / "run"), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert sorted(listed) == ["test/paint", "test/sketch", "train/paint", "train/sketch"]  # held out: its own
+
+
 def test_perceptual_loss_trains_with_random_vgg(shapes_root, tmp_path):
     """vgg_w > 0 adds the VGG16 relu5_3 term (random weights here: no download in tests)."""
     from munit_cli.perceptual import PerceptualLoss

@@ -37,6 +37,24 @@ app = typer.Typer(
 )
 
 
+def _show_no_type_beside_flags() -> None:
+    """Typer's help prints each option's type beside it; for an on/off flag that is ``<bool>``
+    beside every one, which tells nothing a flag's name does not. Values keep theirs (``<int>``)."""
+    from typer.core import TyperOption
+
+    if not hasattr(TyperOption, "display_type_rich"):  # older Typers print no types at all
+        return
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag and not self.count else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich
+
+
+_show_no_type_beside_flags()
+
+
 def _help_of(command) -> str:
     """The command's docstring as help text, each paragraph on one line: Typer's rich mode keeps a
     docstring's single line breaks, which land mid-sentence once the terminal rewraps the text."""

@@ -205,7 +205,7 @@ def train(
     writing = folder_lock(out, TRAINING_LOCK, "munit train") if main and not dry_run else nullcontext()
     with writing:
         bad_images = _check_training_images(images, out, quiet=not main, keep=not dry_run)
-        data = TrainData.from_layout(layout, source, target, cfg, skip=bad_images)
+        data = TrainData.from_images(layout, images, cfg, skip=bad_images)  # listed once, above
         if main:
             console.print(styled("munit train", "bold") + f" {source} ({len(data.datasets[0])} images) -> "
                           f"{target} ({len(data.datasets[1])} images), run folder {out}")
