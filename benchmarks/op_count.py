@@ -111,9 +111,10 @@ def count(variant: str, size: int, gpu_paths: bool, model: ModelConfig | None = 
     """One warm iteration of ``variant`` (default model unless ``model``), counted."""
     torch.manual_seed(0)
     precision = "bf16" if "bf16" in variant else "fp32"
-    # The released loss weights (no explicit cycle loss, which the default recipe adds: two more
-    # decodes, counted in results_op_count_cpu.txt) keep the rows comparable with earlier counts.
-    config = TrainConfig(model=model or ModelConfig(), loss=RELEASED.loss, image_size=size, batch_size=batch,
+    # The released loss weights keep the rows comparable with earlier counts; "-cycle" variants use
+    # the default recipe's, whose explicit cycle loss adds two decodes (and their backward) a step.
+    loss = TrainConfig().loss if "cycle" in variant else RELEASED.loss
+    config = TrainConfig(model=model or ModelConfig(), loss=loss, image_size=size, batch_size=batch,
                          precision=precision, channels_last="channels-last" in variant)
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device="cpu")
     if gpu_paths:  # what the trainer sets up on one CUDA device: its layer paths and weight copies
@@ -150,6 +151,8 @@ def main() -> None:
             ("ours, fp32, CUDA paths", "ours-fp32", True),
             ("ours, bf16, CUDA paths", "ours-bf16-cuda-padding", True),
             ("  same, CPU autocast's fp32 padding", "ours-bf16", True),
+            ("  same, default loss (+ cycle loss)", "ours-bf16-cuda-padding-cycle", True),
+            ("ours, fp32, CUDA paths, + cycle loss", "ours-fp32-cycle", True),
             ("ours, bf16, CUDA paths, channels_last", "ours-bf16-cuda-padding-channels-last", True),
             ("ours, fp32, CPU paths", "ours-fp32", False), ("ours, bf16, CPU paths", "ours-bf16", False)]
     details = []
