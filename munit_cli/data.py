@@ -209,8 +209,8 @@ def write_sample_index(samples_dir: Path) -> Path:
     """(Re)write ``index.html`` showing every sample grid, newest first, below the table of
     evaluations (``eval.json``, written by ``--eval-every``) when there is one."""
     pages = sorted(samples_dir.glob("step-*.png"), reverse=True)
-    items = "\n".join(f'<h2>{html.escape(p.stem)}</h2>\n<img src="{html.escape(p.name)}"{_enlarged(p)}>'
-                      for p in pages)
+    size = _enlarged(pages[0]) if pages else ""  # a run's grids are all one size: read one header, not all
+    items = "\n".join(f'<h2>{html.escape(p.stem)}</h2>\n<img src="{html.escape(p.name)}"{size}>' for p in pages)
     page = ("<!doctype html>\n<html><head><meta charset='utf-8'><title>munit samples</title>"
             "<style>body{font-family:sans-serif} img{image-rendering:pixelated;max-width:100%} "
             "td,th{padding:2px 12px;text-align:right}</style>"

@@ -127,9 +127,12 @@ def test_the_samples_page_enlarges_small_grids_without_smoothing(tmp_path):
 
     from munit_cli.data import write_sample_index
 
-    Image.new("RGB", (100, 60)).save(tmp_path / "step-00000001.png")
-    Image.new("RGB", (2000, 60)).save(tmp_path / "step-00000002.png")
-    page = write_sample_index(tmp_path).read_text()
-    assert '<img src="step-00000001.png" width="400">' in page  # 4x, the most
-    assert '<img src="step-00000002.png">' in page  # large enough as it is
+    small, large = tmp_path / "small", tmp_path / "large"  # two runs' sample folders
+    for folder, width in ((small, 100), (large, 2000)):
+        folder.mkdir()
+        for step in (1, 2):
+            Image.new("RGB", (width, 60)).save(folder / f"step-0000000{step}.png")
+    page = write_sample_index(small).read_text()
+    assert '<img src="step-00000001.png" width="400">' in page and 'src="step-00000002.png" width="400">' in page
     assert "image-rendering:pixelated" in page
+    assert '<img src="step-00000002.png">' in write_sample_index(large).read_text()  # large enough as it is
