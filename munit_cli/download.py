@@ -25,12 +25,11 @@ USER_AGENT = "munit-cli"
 
 
 class DownloadError(MunitError):
-    """The address gave no usable file (yet); ``moved`` when the server says it is not there (404,
-    410), where an older address may still have it."""
+    """The address gave no usable file (yet); ``resumable`` when part of it arrived and running again
+    would fetch the rest."""
 
-    def __init__(self, message: str, moved: bool = False, resumable: bool = False):
+    def __init__(self, message: str, resumable: bool = False):
         super().__init__(message)
-        self.moved = moved
         self.resumable = resumable  # stopped part-way: running again resumes it
 
 
@@ -56,7 +55,7 @@ def _open(url: str, offset: int):
     except urllib.error.HTTPError as e:
         if e.code == 416 and offset:  # asked for bytes past the end: the part already holds everything
             return None
-        raise DownloadError(f"{url} answered {e.code} {e.reason}", moved=e.code in (404, 410)) from None
+        raise DownloadError(f"{url} answered {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise DownloadError(f"could not reach {url} ({reason})") from None

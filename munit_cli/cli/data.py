@@ -114,6 +114,8 @@ def get(
         return
     if name is None:
         raise fail("name the dataset to get, e.g. `munit data get afhq`; `munit data get --list` shows them all", 2)
+    if url is not None and from_file is not None:
+        raise fail("give --url (download from there) or --from-file (an archive already here), not both", 2)
     dataset = datasets.find(name)
     dest = root / dataset.name
     if dest.exists():
@@ -128,7 +130,7 @@ def get(
 
 def _downloaded(dataset, root: Path, url: str | None) -> Path:
     """The dataset's archive in ``root``, downloaded (or resumed) from ``url`` or its addresses."""
-    from ..download import DownloadError, download
+    from ..download import DownloadError
 
     archive = root / dataset.archive_name
     if archive.exists():
@@ -138,24 +140,24 @@ def _downloaded(dataset, root: Path, url: str | None) -> Path:
     for i, address in enumerate(addresses):
         console.print(f"downloading {dataset.name} from {address}", highlight=False)
         try:
-            return _download_with_progress(download, address, archive, paired=dataset.paired_domains is not None)
+            return _download_with_progress(address, archive, paired=dataset.paired_domains is not None)
         except DownloadError as e:
-            if e.moved and i + 1 < len(addresses):
-                err_console.print(styled("warning:", "yellow") + f" {e}; trying the address it moved from",
+            if e.resumable:  # part of it is here: the same address again, not another
+                raise
+            if i + 1 < len(addresses):  # moved, or its host is down: an address it had before may still serve it
+                err_console.print(styled("warning:", "yellow") + f" {e}; trying the address it had before",
                                   highlight=False)
                 continue
-            if e.resumable:
-                raise
             raise DownloadError(f"{e}. Download {dataset.archive_name} another way (a browser, another machine) "
                                 f"and run `munit data get {dataset.name} --from-file FILE`, or give a mirror with "
                                 "--url URL") from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _download_with_progress(download, address: str, archive: Path, paired: bool) -> Path:
+def _download_with_progress(address: str, archive: Path, paired: bool) -> Path:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-    from ..download import free_bytes
+    from ..download import download, free_bytes
     from ..errors import DataError
 
     with Progress(TextColumn("[bold]downloading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
