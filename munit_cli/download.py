@@ -81,7 +81,9 @@ def download(url: str, dest: Path, on_start: Callable[[Started], None] = lambda 
         if offset and response.status != 206:  # the server ignored the range: start over
             offset = 0
         total = _announced_size(response, offset)
-        first = response.read(CHUNK)
+        # read1: whatever has arrived, up to CHUNK (read() would wait for a whole CHUNK, so the
+        # progress bar would stall and Ctrl-C would find nothing written)
+        first = response.read1(CHUNK)
         if not offset and _looks_like_a_page(response.headers.get("Content-Type", ""), first):
             raise DownloadError(f"{url} sent a web page, not the archive (a moved link, or a sign-in or quota page)")
         on_start(Started(total, offset))
@@ -89,8 +91,9 @@ def download(url: str, dest: Path, on_start: Callable[[Started], None] = lambda 
             chunk = first
             while chunk:
                 f.write(chunk)
+                f.flush()  # on disk as it arrives: a killed process keeps what it had, to resume from
                 on_bytes(len(chunk))
-                chunk = response.read(CHUNK)
+                chunk = response.read1(CHUNK)
     have = part.stat().st_size
     if total is not None and have != total:
         raise DownloadError(f"the download from {url} stopped at {have:,} of {total:,} bytes; "

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 import zipfile
 
 import pytest
@@ -64,6 +65,7 @@ class Server:
         self.files: dict[str, bytes] = {}
         self.pages: set[str] = set()
         self.cut_first: set[str] = set()
+        self.stall_first: set[str] = set()  # send half, then wait (a slow link the user gives up on)
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         server = self
 
@@ -99,6 +101,12 @@ class Server:
                 if self.path in server.cut_first:
                     server.cut_first.discard(self.path)
                     body = body[:len(body) // 2]
+                if self.path in server.stall_first:
+                    server.stall_first.discard(self.path)
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    time.sleep(20)
+                    return
                 self.wfile.write(body)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -146,6 +154,31 @@ def test_an_interrupted_download_resumes_where_it_stopped(server, tmp_path):
     assert server.requests[-1] == ("/afhq.zip", f"bytes={len(data) // 2}-")  # asked only for the rest
     assert "resuming at" in second.stdout
     assert len(list((tmp_path / "data/afhq/train/dog").glob("*.png"))) == 6
+
+
+def test_ctrl_c_keeps_the_part_downloaded_and_says_how_to_resume(server, tmp_path):
+    import signal
+
+    from .test_cli_processes import MUNIT
+
+    data = afhq_zip()
+    server.files["/afhq.zip"] = data
+    server.stall_first.add("/afhq.zip")
+    url = f"{server.url}/afhq.zip"
+    part = tmp_path / "data/afhq.zip.part"
+    proc = subprocess.Popen([str(MUNIT), "data", "get", "afhq", "--url", url], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (part.exists() and part.stat().st_size >= len(data) // 2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "run the same command again to resume" in " ".join(stderr.split()) and "Traceback" not in stderr
+    assert part.stat().st_size == len(data) // 2
+    again = munit("data", "get", "afhq", "--url", url, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert server.requests[-1] == ("/afhq.zip", f"bytes={len(data) // 2}-")
 
 
 def test_a_truncated_archive_leaves_no_dataset_folder(server, tmp_path):

@@ -157,7 +157,7 @@ def _downloaded(dataset, root: Path, url: str | None) -> Path:
 def _download_with_progress(address: str, archive: Path, paired: bool) -> Path:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-    from ..download import download, free_bytes
+    from ..download import download, free_bytes, partial_path
     from ..errors import DataError
 
     with Progress(TextColumn("[bold]downloading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -178,7 +178,12 @@ def _download_with_progress(address: str, archive: Path, paired: bool) -> Path:
                                     f"images, and its disk has {_size(free)}: free some space, or choose another --root")
             progress.update(task, total=at.total, completed=at.resumed)
 
-        return download(address, archive, on_start=started, on_bytes=lambda n: progress.advance(task, n))
+        try:
+            return download(address, archive, on_start=started, on_bytes=lambda n: progress.advance(task, n))
+        except KeyboardInterrupt:
+            err_console.print(f"the part downloaded so far is kept ({partial_path(archive)}): run the same "
+                              "command again to resume", highlight=False)
+            raise
 
 
 def _install(dataset, archive: Path, dest: Path, downloaded: bool) -> None:
