@@ -204,7 +204,7 @@ def report(args: argparse.Namespace) -> None:
     recipes = sorted({r["recipe"] for r in records}, key=lambda name: (name.count("+"), name))
     for weights in args.weights:
         print(f"\nweights: {weights}")
-        print(f"{'recipe':18}{'it/s':>6}{'seeds':>6}" + "".join(f"{f'{b} min':>30}" for b in args.budgets))
+        print(f"{'recipe':24}{'it/s':>6}{'seeds':>6}" + "".join(f"{f'{b} min':>44}" for b in args.budgets))
         for recipe in recipes:
             mine = [r for r in records if r["recipe"] == recipe and r["weights"] == weights]
             if not mine or recipe not in speeds:
@@ -220,7 +220,7 @@ def report(args: argparse.Namespace) -> None:
                         at.append(max((r for r in steps if r["step"] <= target), key=lambda r: r["step"]))
                 cells.append(_cell(at) if len(at) == len(seeds) else "-")
             flag = "" if all(r["finite"] for r in mine) else " (non-finite loss)"
-            print(f"{recipe:18}{speeds[recipe]:6.2f}{len(seeds):6}" + "".join(f"{c:>30}" for c in cells) + flag)
+            print(f"{recipe:24}{speeds[recipe]:6.2f}{len(seeds):6}" + "".join(f"{c:>44}" for c in cells) + flag)
 
 
 def _cell(records: list[dict]) -> str:
