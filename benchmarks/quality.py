@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> None:
     streams = [iter(loader) for loader in loaders]
     test = held_out(args.setting)
     styles = sample_styles(K_STYLES, config.model.style_dim, seed=1)
-    live = trainer._generator_state()
+    live = trainer.generator_state()
     # Extra EMAs (--emas), besides the trainer's own: "0.99" with the trainer's warm-up, "0.999-plain" without.
     emas = {spec: {k: v.clone() for k, v in live.items()} for spec in args.emas}
     name = run_name(args.setting, args.recipe, args.seed)

@@ -206,7 +206,7 @@ class Trainer:
             vgg = (vgg_factory or PerceptualLoss)().to(self.device)
         self.opt_gen = self._adam(list(self.model.gen_a.parameters()) + list(self.model.gen_b.parameters()))
         self.opt_dis = self._adam(list(self.model.dis_a.parameters()) + list(self.model.dis_b.parameters()))
-        self.ema = ({k: v.detach().clone() for k, v in self._generator_state().items()}
+        self.ema = ({k: v.detach().clone() for k, v in self.generator_state().items()}
                     if config.ema_decay > 0 else None)
         self.nonfinite = NonFiniteWatch(self.device)
         # Low-precision copies of the weights for the step to compute with (see WorkingCopies).
@@ -222,7 +222,7 @@ class Trainer:
 
         # The EMA's sources alias the generators' tensors, which the optimiser updates in place.
         self._ema_targets = list(self.ema.values()) if self.ema is not None else []
-        self._ema_sources = list(self._generator_state().values()) if self.ema is not None else []
+        self._ema_sources = list(self.generator_state().values()) if self.ema is not None else []
 
         gen_objective = GeneratorObjective(self.model, config, vgg)
         dis_objective = DiscriminatorObjective(self.model, config)
@@ -252,10 +252,11 @@ class Trainer:
         """The generators for evaluation, in eval mode: a new model with the EMA weights if any
         (else the current ones), without discriminators (evaluation never scores)."""
         model = MUNIT(self.model.config, self.model.domains, discriminators=False, init_weights=False)
-        model.load_state_dict(self.ema if self.ema is not None else self._generator_state())
+        model.load_state_dict(self.ema if self.ema is not None else self.generator_state())
         return choose_paths(model.to(self.device), self.device.type).eval()
 
-    def _generator_state(self) -> dict[str, torch.Tensor]:
+    def generator_state(self) -> dict[str, torch.Tensor]:
+        """The generators' live weights by state-dict key (the model's own tensors): what the EMA follows."""
         return {k: v for k, v in self.model.state_dict().items() if k.startswith(("gen_a.", "gen_b."))}
 
     @contextlib.contextmanager

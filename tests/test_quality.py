@@ -59,7 +59,7 @@ def test_the_first_ema_update_weighs_the_trained_weights_by_the_warm_up():
     before = {k: v.clone() for k, v in trainer.ema.items()}
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     trainer.train_step(x, x)
-    live = trainer._generator_state()
+    live = trainer.generator_state()
     key = "gen_a.dec.output.conv.weight" if "gen_a.dec.output.conv.weight" in live else next(iter(live))
     torch.testing.assert_close(trainer.ema[key], 0.1 * before[key] + 0.9 * live[key])
 
