@@ -10,6 +10,7 @@ expected (a moved link, a sign-in or quota page); the caller turns that into adv
 from __future__ import annotations
 
 import hashlib
+import http.client
 import shutil
 import urllib.error
 import urllib.request
@@ -83,7 +84,7 @@ def download(url: str, dest: Path, on_start: Callable[[Started], None] = lambda 
         total = _announced_size(response, offset)
         # read1: whatever has arrived, up to CHUNK (read() would wait for a whole CHUNK, so the
         # progress bar would stall and Ctrl-C would find nothing written)
-        first = response.read1(CHUNK)
+        first = _read(response, url, part)
         if not offset and _looks_like_a_page(response.headers.get("Content-Type", ""), first):
             raise DownloadError(f"{url} sent a web page, not the archive (a moved link, or a sign-in or quota page)")
         on_start(Started(total, offset))
@@ -93,13 +94,25 @@ def download(url: str, dest: Path, on_start: Callable[[Started], None] = lambda 
                 f.write(chunk)
                 f.flush()  # on disk as it arrives: a killed process keeps what it had, to resume from
                 on_bytes(len(chunk))
-                chunk = response.read1(CHUNK)
+                chunk = _read(response, url, part)
     have = part.stat().st_size
     if total is not None and have != total:
         raise DownloadError(f"the download from {url} stopped at {have:,} of {total:,} bytes; "
                             "run the same command again to resume it", resumable=True)
     part.replace(dest)
     return dest
+
+
+def _read(response, url: str, part: Path) -> bytes:
+    """The next bytes that have arrived; a connection that breaks (reset, timed out) is a
+    DownloadError that says the part kept so far resumes (a full disk's OSError is not caught here)."""
+    try:
+        return response.read1(CHUNK)
+    except (OSError, http.client.HTTPException) as e:
+        have = part.stat().st_size if part.exists() else 0
+        resume = "; run the same command again to resume it" if have else ""
+        raise DownloadError(f"the download from {url} broke off after {have:,} bytes ({e or type(e).__name__})"
+                            f"{resume}", resumable=have > 0) from None
 
 
 def _announced_size(response, offset: int) -> int | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import http.server
 import io
+import socket
+import struct
 import subprocess
 import sys
 import tarfile
@@ -66,6 +68,7 @@ class Server:
         self.pages: set[str] = set()
         self.cut_first: set[str] = set()
         self.stall_first: set[str] = set()  # send half, then wait (a slow link the user gives up on)
+        self.reset_first: set[str] = set()  # send half, then reset the connection (RST, not a clean close)
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         server = self
 
@@ -101,6 +104,13 @@ class Server:
                 if self.path in server.cut_first:
                     server.cut_first.discard(self.path)
                     body = body[:len(body) // 2]
+                if self.path in server.reset_first:
+                    server.reset_first.discard(self.path)
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    return
                 if self.path in server.stall_first:
                     server.stall_first.discard(self.path)
                     self.wfile.write(body[:len(body) // 2])
@@ -154,6 +164,21 @@ def test_an_interrupted_download_resumes_where_it_stopped(server, tmp_path):
     assert server.requests[-1] == ("/afhq.zip", f"bytes={len(data) // 2}-")  # asked only for the rest
     assert "resuming at" in second.stdout
     assert len(list((tmp_path / "data/afhq/train/dog").glob("*.png"))) == 6
+
+
+def test_a_reset_connection_is_resumed_on_the_next_run(server, tmp_path):
+    data = afhq_zip()
+    server.files["/afhq.zip"] = data
+    server.reset_first.add("/afhq.zip")
+    url = f"{server.url}/afhq.zip"
+    first = munit("data", "get", "afhq", "--url", url, cwd=tmp_path)
+    assert first.returncode == 1 and "Traceback" not in first.stderr
+    message = " ".join(first.stderr.split())
+    assert message.startswith(f"error: the download from {url} broke off after") and "to resume it" in message
+    assert 0 < (tmp_path / "data/afhq.zip.part").stat().st_size < len(data)
+    again = munit("data", "get", "afhq", "--url", url, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert server.requests[-1][1] is not None  # a range request: the rest only
 
 
 def test_ctrl_c_keeps_the_part_downloaded_and_says_how_to_resume(server, tmp_path):
