@@ -74,7 +74,8 @@ def staging_folder(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.unpacking")
 
 
-def install(dataset: Dataset, archive: Path, dest: Path, on_progress: Callable[[int, int], None] = lambda done, total: None) -> Path:
+def install(dataset: Dataset, archive: Path, dest: Path,
+            on_progress: Callable[[int, int], None] = lambda done, total: None) -> Path:
     """Unpack ``archive`` into ``dest`` (which must not exist) in ``dataset``'s training layout.
 
     Raises DataError, leaving nothing at ``dest``, when the archive is damaged or holds no dataset.
@@ -121,8 +122,8 @@ def _unpack(archive: Path, into: Path, on_progress: Callable[[int, int], None]) 
         raise DataError(f"{archive} is damaged or truncated ({e})") from None
 
 
-# Python 3.12+ can refuse members that would land outside the folder (absolute paths, '..', links
-# out); older Pythons unpack as before.
+# Where tarfile has extraction filters (3.12, and the security releases of 3.8 to 3.11), members that
+# would land outside the folder (absolute paths, '..', links out) are refused; elsewhere it unpacks as before.
 _TAR_SAFE = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
 

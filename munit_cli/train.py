@@ -73,6 +73,7 @@ class TrainData:
     @classmethod
     def from_layout(cls, layout: Layout, source: str, target: str, config: TrainConfig,
                     skip: Collection[Path] = ()) -> TrainData:
+        """Both domains' training images as found in ``layout``, less those in ``skip``."""
         if source == target:
             raise ConfigError(f"--source and --target are both {source!r}; pick two different domains")
         images = {name: find_images(layout.domain(name).train) for name in (source, target)}
