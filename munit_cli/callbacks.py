@@ -38,7 +38,7 @@ class MetricsLogger(Callback):
         its = (trainer.step - self._last_step) / max(now - self._last_time, 1e-9)
         self._last_time, self._last_step = now, trainer.step
         c = trainer.config
-        rates = {"lr": lr_at(trainer.step - 1, c), "lr_dis": lr_at(trainer.step - 1, c, c.lr_dis or c.lr)}
+        rates = {"lr": lr_at(trainer.step - 1, c), "lr_dis": lr_at(trainer.step - 1, c, c.lr_discriminators)}
         self.write(trainer.step, {**rates, "it_per_s": its, **losses})
 
     def write(self, step: int, values: dict[str, float]) -> None:

@@ -143,6 +143,11 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool | None = None    # torch.compile the step; None: where it pays (CUDA, see compiling.py)
 
+    @property
+    def lr_discriminators(self) -> float:
+        """The discriminators' learning rate before its schedule: ``lr_dis``, or ``lr`` when left out."""
+        return self.lr_dis or self.lr
+
     def validate(self) -> TrainConfig:
         self.model.validate()
         self.loss.validate()

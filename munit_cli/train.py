@@ -272,7 +272,7 @@ class Trainer:
         """One iteration; returns the loss terms (``gen/*``, ``dis/*``) as 0-d tensors."""
         c, model = self.config, self.model
         self.compiled.begin()
-        for opt, lr in ((self.opt_gen, c.lr), (self.opt_dis, c.lr_dis or c.lr)):
+        for opt, lr in ((self.opt_gen, c.lr), (self.opt_dis, c.lr_discriminators)):
             for group in opt.param_groups:
                 group["lr"] = lr_at(self.step, c, lr)
         n, style_dim = x_a.shape[0], c.model.style_dim

@@ -60,6 +60,18 @@ def check_domains(domains: dict[str, list[Path]], cache_file: Path | None = None
     return results
 
 
+def images_by_split(layout) -> dict[str, list[Path]]:
+    """Every domain's images in ``layout``, training and held-out splits apart ("cat (held-out)")."""
+    from ..data import find_images
+
+    domains = {}
+    for folders in layout.domains.values():
+        for split, folder in (("train", folders.train), ("held-out", folders.held_out)):
+            if folder is not None:
+                domains[f"{folders.name} ({split})" if folders.held_out else folders.name] = find_images(folder)
+    return domains
+
+
 def check(
     root: Annotated[Path, typer.Argument(help="Dataset folder: ROOT/train/<domain> (AFHQ), ROOT/trainA + trainB (CycleGAN) or ROOT/<domain>.",
                                          show_default=False)],
@@ -70,18 +82,13 @@ def check(
 
     Exits with status 1 when any image is unreadable, so it can gate a script.
     """
-    from ..data import find_images
     from ..layouts import discover
 
     if bad_list is not None:
         prepare_file(bad_list)  # before decoding every image, not after
     layout = discover(root)
     console.print(f"{root}: {layout.describe()}", highlight=False)
-    domains = {}
-    for folders in layout.domains.values():
-        for split, folder in (("train", folders.train), ("held-out", folders.held_out)):
-            if folder is not None:
-                domains[f"{folders.name} ({split})" if folders.held_out else folders.name] = find_images(folder)
+    domains = images_by_split(layout)
     results = check_domains(domains, bad_list=bad_list)
     unreadable = sum(len(r.bad) for r in results.values())
     if unreadable:
@@ -189,7 +196,6 @@ def _download_with_progress(address: str, archive: Path, paired: bool) -> Path:
 def _install(dataset, archive: Path, dest: Path, downloaded: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from ..data import find_images
     from ..datasets import install
     from ..download import sha256_of
     from ..errors import DataError
@@ -213,8 +219,7 @@ def _install(dataset, archive: Path, dest: Path, downloaded: bool) -> None:
         archive.unlink()  # the images are unpacked; the archive would double the space taken
     layout = discover(dest)
     console.print(f"{dest}: {layout.describe()}", highlight=False)
-    check_domains({f"{d.name} ({split})": find_images(folder) for d in layout.domains.values()
-                   for split, folder in (("train", d.train), ("held-out", d.held_out)) if folder is not None})
+    check_domains(images_by_split(layout))
 
 
 def _what_next(bad_archive: Path, downloaded: bool) -> str:
