@@ -17,7 +17,7 @@ from .errors import ConfigError
 
 ACTIVATIONS = ("relu", "lrelu", "prelu", "selu", "tanh", "none")
 PADDINGS = ("reflect", "replicate", "zero")
-DIS_NORMS = ("none", "bn", "in", "ln")
+DIS_NORMS = ("none", "bn", "in", "ln", "sn")  # sn: spectral norm on every discriminator convolution
 GAN_TYPES = ("lsgan", "nsgan", "hinge")
 PRECISIONS = ("fp32", "bf16", "fp16")
 TRAIN_PRECISIONS = ("auto", *PRECISIONS)  # auto: bf16 where the device computes it natively, else fp32
@@ -51,7 +51,7 @@ class ModelConfig:
     dis_dim: int = 64             # filters in the discriminator's first layer
     dis_n_layer: int = 4          # stride-2 convolutions per discriminator scale
     dis_num_scales: int = 3       # image scales the discriminator looks at
-    dis_norm: str = "none"        # discriminator normalisation
+    dis_norm: str = "none"        # discriminator normalisation (sn: spectral norm of the weights)
     dis_activation: str = "lrelu" # discriminator activation
     gan_type: str = "lsgan"       # adversarial loss: lsgan, nsgan or hinge
 

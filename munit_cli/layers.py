@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from . import nnpack
 from .errors import ConfigError
@@ -247,7 +248,9 @@ class ConvBlock(nn.Module):
     def convolve(self, x: torch.Tensor) -> torch.Tensor:
         """``self.conv(x)``; through NNPACK where ``nnpack`` is set and it can (``nnpack.usable``)."""
         conv = self.conv
-        if self.nnpack and nnpack.usable(x, conv.weight, conv.stride, conv.groups, conv.dilation):
+        # Not for a parametrized weight (spectral norm): each read of it would run a power iteration.
+        if (self.nnpack and not parametrize.is_parametrized(conv)
+                and nnpack.usable(x, conv.weight, conv.stride, conv.groups, conv.dilation)):
             return nnpack.conv2d_module(x, conv)
         return conv(x)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 
 from .config import ModelConfig
 from .errors import ConfigError
@@ -14,11 +16,18 @@ def _init_weights(module: nn.Module, init: str) -> None:
     """The released initialisation: conv and linear weights only, biases zero."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
+            # A spectral-normed weight (dis_norm "sn") is computed from its parametrization: draw the
+            # weight itself, then estimate its norm afresh from the new one.
+            spectral = parametrize.is_parametrized(m, "weight")
+            if spectral:
+                parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
             if init == "kaiming":
                 nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
             else:  # "gaussian"
                 nn.init.normal_(m.weight, 0.0, 0.02)
             nn.init.zeros_(m.bias)
+            if spectral:
+                spectral_norm(m)
 
 
 class MUNIT(nn.Module):

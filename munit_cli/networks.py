@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from .config import ModelConfig
 from .errors import ConfigError
@@ -165,12 +166,19 @@ class MultiScaleDiscriminator(nn.Module):
     @staticmethod
     def _make_net(c: ModelConfig) -> nn.Sequential:
         dim = c.dis_dim
+        # Spectral norm rescales weights rather than activations: every convolution gets it (as in
+        # SN-GAN and imaginaire's MUNIT), the activations no normalisation.
+        norm = "none" if c.dis_norm == "sn" else c.dis_norm
         layers: list[nn.Module] = [ConvBlock(c.input_channels, dim, 4, 2, 1, "none", c.dis_activation, c.padding)]
         for _ in range(c.dis_n_layer - 1):
-            layers.append(ConvBlock(dim, dim * 2, 4, 2, 1, c.dis_norm, c.dis_activation, c.padding))
+            layers.append(ConvBlock(dim, dim * 2, 4, 2, 1, norm, c.dis_activation, c.padding))
             dim *= 2
         layers.append(nn.Conv2d(dim, 1, 1, 1, 0))
-        return nn.Sequential(*layers)
+        net = nn.Sequential(*layers)
+        if c.dis_norm == "sn":
+            for conv in [m for m in net.modules() if isinstance(m, nn.Conv2d)]:
+                spectral_norm(conv)  # one power iteration per forward in training; u, v are buffers (resume)
+        return net
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         outputs = []

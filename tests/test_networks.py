@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from munit_cli import MUNIT, ConfigError, LossWeights, ModelConfig, TrainConfig
 from munit_cli.checkpoint import parameter_counts
-from munit_cli.config import RELEASED, model_config_from_dict, train_config_from_dict
+from munit_cli.config import RELEASED, model_config_from_dict, replace, train_config_from_dict
 from munit_cli.layers import AdaptiveInstanceNorm, InstanceNorm, LayerNorm, group_moments
 from munit_cli.losses import discriminator_losses, generator_losses
 
@@ -70,6 +70,24 @@ def test_every_parameter_gets_a_gradient(gan_type):
         if not (gan_type == "hinge" and name.endswith(f"{TINY_MODEL.dis_n_layer}.bias")):
             assert p.grad.abs().sum() > 0, f"zero gradient for discriminator parameter {name}"
     assert all(torch.isfinite(v) for v in gen.values())
+
+
+def test_spectral_norm_holds_every_discriminator_convolution_at_norm_one():
+    """dis_norm "sn": the released Gaussian initialisation is drawn into the weights themselves, and
+    in training every convolution's weight (as a matrix) has largest singular value 1."""
+    torch.manual_seed(0)
+    model = MUNIT(replace(TINY_MODEL, dis_norm="sn"))
+    convs = [m for m in model.dis_a.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == TINY_MODEL.dis_num_scales * (TINY_MODEL.dis_n_layer + 1)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    for _ in range(100):  # one power iteration per forward: the estimate converges
+        model.dis_a(x)
+    for conv in convs:
+        drawn = conv.parametrizations.weight.original
+        assert drawn.std().item() == pytest.approx(0.02, rel=0.3)  # N(0, 0.02), not PyTorch's default
+        # The estimate converges from below, slowly where the top two singular values are close
+        # (2.4% off at initialisation here, 0.1% after 50 iterations); 0.5% after 100 is ample.
+        assert torch.linalg.matrix_norm(conv.weight.flatten(1), 2).item() == pytest.approx(1.0, rel=0.005)
 
 
 def test_loss_keys():

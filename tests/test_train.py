@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from munit_cli import LossWeights, TrainingError, load_checkpoint
 from munit_cli.callbacks import MetricsLogger, SampleWriter
+from munit_cli.config import replace
 from munit_cli.cli import app
 from munit_cli.demo import make_shapes_dataset
 from munit_cli.train import TrainData, Trainer
@@ -82,12 +83,14 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(out / "checkpoints" / "latest.safetensors").state_dict()
 
 
-def test_resume_gives_identical_weights(shapes_root, tmp_path):
+@pytest.mark.parametrize("dis_norm", ["none", "sn"])  # sn: the power iteration's vectors are state too
+def test_resume_gives_identical_weights(shapes_root, tmp_path, dis_norm):
+    model = replace(TINY_MODEL, dis_norm=dis_norm)
     straight = tmp_path / "straight"
-    _trainer(shapes_root, straight, iterations=4, ema_decay=0.9).fit()
+    _trainer(shapes_root, straight, iterations=4, ema_decay=0.9, model=model).fit()
     split = tmp_path / "split"
-    _trainer(shapes_root, split, iterations=2, ema_decay=0.9).fit()
-    result = _trainer(shapes_root, split, resume=True, iterations=4, ema_decay=0.9).fit()
+    _trainer(shapes_root, split, iterations=2, ema_decay=0.9, model=model).fit()
+    result = _trainer(shapes_root, split, resume=True, iterations=4, ema_decay=0.9, model=model).fit()
     assert result.step == 4
     a, b = _weights(straight), _weights(split)
     assert a.keys() == b.keys()
