@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from munit_cli import LossWeights, TrainingError, load_checkpoint
 from munit_cli.callbacks import MetricsLogger, SampleWriter
-from munit_cli.config import replace
 from munit_cli.cli import app
+from munit_cli.config import replace
 from munit_cli.demo import make_shapes_dataset
 from munit_cli.train import TrainData, Trainer
 
