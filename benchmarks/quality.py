@@ -67,6 +67,7 @@ CHANGES: dict[str, dict] = {
     "r1-0.1": {"r1_gamma": 0.1},
     "sn": {"model": {"dis_norm": "sn"}},  # spectral norm on every discriminator convolution
     "gan-2x": {"loss": {"gan_w": 2.0}},
+    "augment": {"dis_augment": "translation+cutout+colour"},  # DiffAugment's policy for few images
     "betas-0-0.99": {"beta1": 0.0, "beta2": 0.99},
     "no-weight-decay": {"weight_decay": 0.0},
     "cycle": {"loss": {"recon_x_cyc_w": 10.0}},

@@ -20,6 +20,7 @@ PADDINGS = ("reflect", "replicate", "zero")
 DIS_NORMS = ("none", "bn", "in", "ln", "sn")  # sn: spectral norm on every discriminator convolution
 GAN_TYPES = ("lsgan", "nsgan", "hinge")
 PRECISIONS = ("fp32", "bf16", "fp16")
+DIS_AUGMENTATIONS = ("translation", "cutout", "colour")
 TRAIN_PRECISIONS = ("auto", *PRECISIONS)  # auto: bf16 where the device computes it natively, else fp32
 
 
@@ -132,6 +133,9 @@ class TrainConfig:
     ema_decay: float = 0.999       # EMA of the generators (warmed up, see train.ema_decay_at); 0: off
     r1_gamma: float = 0.0          # R1 penalty on the discriminators' gradients at real images; 0: off
     r1_every: int = 16             # apply R1 every this many steps (scaled to match, as StyleGAN2 does)
+    # Augment every discriminator input, real and translated: "none", or some of DIS_AUGMENTATIONS
+    # joined by "+" (munit_cli.augment); for small datasets, where a discriminator memorises.
+    dis_augment: str = "none"
     precision: str = "auto"        # bf16 where native (1.6x the it/s of fp32 at 64x64 on a CPU), else fp32
     workers: int = 2
     checkpoint_every: int = 10_000
@@ -172,6 +176,9 @@ class TrainConfig:
             raise ConfigError(f"lr_dis must be > 0 (or left out: the same as lr); got {self.lr_dis!r}", "lr_dis")
         if self.r1_gamma < 0:
             raise ConfigError(f"r1_gamma must be >= 0 (0 turns R1 off); got {self.r1_gamma}", "r1_gamma")
+        if self.dis_augment != "none" and not all(a in DIS_AUGMENTATIONS for a in str(self.dis_augment).split("+")):
+            raise ConfigError(f"dis_augment must be none or some of {', '.join(DIS_AUGMENTATIONS)} joined by +; "
+                              f"got {self.dis_augment!r}", "dis_augment")
         if self.compile not in (None, True, False):
             raise ConfigError(f"compile must be true or false (or left out: on for CUDA); got {self.compile!r}",
                               "compile")

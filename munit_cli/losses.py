@@ -22,6 +22,12 @@ import torch.nn.functional as F
 from .config import LossWeights
 from .errors import ConfigError
 
+Augment = Callable[[torch.Tensor], torch.Tensor]  # what the discriminators' inputs go through (augment.py)
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference, as a sum divided by the count: the same number, but the gradient
@@ -113,16 +119,17 @@ def decode_together(generator, *pairs: tuple[torch.Tensor, torch.Tensor]) -> lis
     return list(out.split([c.shape[0] for c in contents]))
 
 
-def discriminate_together(dis, *images: torch.Tensor) -> list[list[torch.Tensor]]:
+def discriminate_together(dis, *images: torch.Tensor, augment: Augment | None = None) -> list[list[torch.Tensor]]:
     """Score several batches in one discriminator call; returns per batch the list of scale maps.
 
     Exact when the discriminator's normalisation is per sample (none, in, ln); with batch norm the
-    batches are scored separately so their statistics do not mix.
+    batches are scored separately so their statistics do not mix. ``augment`` (per image) first.
     """
+    augment = augment or _identity
     if any(isinstance(m, torch.nn.BatchNorm2d) for m in dis.modules()):
-        return [dis(x) for x in images]
+        return [dis(augment(x)) for x in images]
     sizes = [x.shape[0] for x in images]
-    per_scale = [out.split(sizes) for out in dis(torch.cat(images))]
+    per_scale = [out.split(sizes) for out in dis(augment(torch.cat(images)))]
     return [list(maps) for maps in zip(*per_scale)]
 
 
@@ -140,13 +147,14 @@ def weighted_sum(losses: dict[str, torch.Tensor], weights: list[tuple[float, str
 
 def generator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch.Tensor, s_b: torch.Tensor,
                      weights: LossWeights, vgg: Callable | None = None,
-                     return_translations: bool = False) -> dict[str, torch.Tensor]:
+                     return_translations: bool = False, augment: Augment | None = None) -> dict[str, torch.Tensor]:
     """Every generator term and their weighted ``total``.
 
     ``s_a``/``s_b`` are the random target styles ([N, style_dim] or [N, style_dim, 1, 1]).
     With ``return_translations`` the dict also holds ``x_ab``/``x_ba`` (not losses) so the
-    discriminator step can reuse them.
+    discriminator step can reuse them. ``augment`` is applied to what the discriminators see.
     """
+    augment = augment or _identity
     w, gan_type = weights, model.config.gan_type
     s_a, s_b = s_a.flatten(1), s_b.flatten(1)
     # Encode; then each decoder reconstructs its own domain and translates the other in one batch.
@@ -159,8 +167,8 @@ def generator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch.Ten
     c_a_recon, s_b_recon = model.gen_b.encode(x_ab)
 
     losses = {
-        "adv_a": adversarial_generator_loss(model.dis_a(x_ba), gan_type),
-        "adv_b": adversarial_generator_loss(model.dis_b(x_ab), gan_type),
+        "adv_a": adversarial_generator_loss(model.dis_a(augment(x_ba)), gan_type),
+        "adv_b": adversarial_generator_loss(model.dis_b(augment(x_ab)), gan_type),
         "recon_x_a": l1(x_a_recon, x_a),
         "recon_x_b": l1(x_b_recon, x_b),
         "recon_s_a": l1(s_a_recon, s_a),
@@ -191,12 +199,13 @@ def generator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch.Ten
 
 
 def discriminator_losses_on(model, x_a: torch.Tensor, x_b: torch.Tensor, fake_a: torch.Tensor,
-                            fake_b: torch.Tensor, weights: LossWeights) -> dict[str, torch.Tensor]:
+                            fake_b: torch.Tensor, weights: LossWeights,
+                            augment: Augment | None = None) -> dict[str, torch.Tensor]:
     """Discriminator terms for given (already computed) translations into a and into b."""
     gan_type = model.config.gan_type
     fake_a, fake_b = fake_a.detach(), fake_b.detach()
-    fake_a_out, real_a_out = discriminate_together(model.dis_a, fake_a, x_a)
-    fake_b_out, real_b_out = discriminate_together(model.dis_b, fake_b, x_b)
+    fake_a_out, real_a_out = discriminate_together(model.dis_a, fake_a, x_a, augment=augment)
+    fake_b_out, real_b_out = discriminate_together(model.dis_b, fake_b, x_b, augment=augment)
     losses = {
         "dis_a": adversarial_discriminator_loss(fake_a_out, real_a_out, gan_type),
         "dis_b": adversarial_discriminator_loss(fake_b_out, real_b_out, gan_type),
@@ -213,10 +222,11 @@ def discriminator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch
     return discriminator_losses_on(model, x_a, x_b, x_ba, x_ab, weights)
 
 
-def r1_penalty(dis, real: torch.Tensor) -> torch.Tensor:
+def r1_penalty(dis, real: torch.Tensor, augment: Augment | None = None) -> torch.Tensor:
     """R1 regulariser (Mescheder et al. 2018): the squared norm of the discriminator's gradient at
-    real images, per image, averaged over the batch; the scales' outputs are summed first."""
+    real images, per image, averaged over the batch; the scales' outputs are summed first. With
+    ``augment``, at the images the discriminator is trained on (through the augmentation)."""
     real = real.detach().requires_grad_(True)
-    outputs = sum(out.float().sum() for out in dis(real))
+    outputs = sum(out.float().sum() for out in dis((augment or _identity)(real)))
     (grad,) = torch.autograd.grad(outputs, real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()

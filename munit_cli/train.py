@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from . import distributed
+from . import augment, distributed
 from .checkpoint import replace_with_copy, save_checkpoint
 from .compiling import CompiledStep, wants_compile
 from .config import TrainConfig, to_dict
@@ -122,10 +122,11 @@ class GeneratorObjective(nn.Module):
         self.gen_a, self.gen_b = model.gen_a, model.gen_b
         self._model, self._vgg = [model], [vgg]  # lists hide them from nn.Module registration
         self.weights = config.loss
+        self.augment = augment.policy(config.dis_augment)
 
     def forward(self, x_a, x_b, s_a, s_b) -> dict[str, torch.Tensor]:
         return generator_losses(self._model[0], x_a, x_b, s_a, s_b, self.weights, self._vgg[0],
-                                return_translations=True)
+                                return_translations=True, augment=self.augment)
 
 
 class DiscriminatorObjective(nn.Module):
@@ -134,9 +135,10 @@ class DiscriminatorObjective(nn.Module):
         self.dis_a, self.dis_b = model.dis_a, model.dis_b
         self._model = [model]
         self.weights = config.loss
+        self.augment = augment.policy(config.dis_augment)
 
     def forward(self, x_a, x_b, fake_a, fake_b) -> dict[str, torch.Tensor]:
-        return discriminator_losses_on(self._model[0], x_a, x_b, fake_a, fake_b, self.weights)
+        return discriminator_losses_on(self._model[0], x_a, x_b, fake_a, fake_b, self.weights, self.augment)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,7 +345,9 @@ class Trainer:
         eager (it differentiates a gradient, which compiled graphs do not), scaled by r1_every so
         that the penalty's weight per step is r1_gamma whatever the interval."""
         c = self.config
-        penalty = sum(r1_penalty(dis, x) for dis, x in ((self.model.dis_a, x_a), (self.model.dis_b, x_b)))
+        augmentation = augment.policy(c.dis_augment)
+        penalty = sum(r1_penalty(dis, x, augmentation)
+                      for dis, x in ((self.model.dis_a, x_a), (self.model.dis_b, x_b)))
         self.opt_dis.zero_grad(set_to_none=True)
         (c.r1_gamma / 2 * c.r1_every * penalty).backward()
         self.opt_dis.step()

@@ -83,14 +83,15 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(out / "checkpoints" / "latest.safetensors").state_dict()
 
 
-@pytest.mark.parametrize("dis_norm", ["none", "sn"])  # sn: the power iteration's vectors are state too
-def test_resume_gives_identical_weights(shapes_root, tmp_path, dis_norm):
-    model = replace(TINY_MODEL, dis_norm=dis_norm)
+# sn: the power iteration's vectors are state too; augmentation draws from the random stream.
+@pytest.mark.parametrize("dis_norm,dis_augment", [("none", "none"), ("sn", "translation+cutout+colour")])
+def test_resume_gives_identical_weights(shapes_root, tmp_path, dis_norm, dis_augment):
+    changes = dict(ema_decay=0.9, model=replace(TINY_MODEL, dis_norm=dis_norm), dis_augment=dis_augment)
     straight = tmp_path / "straight"
-    _trainer(shapes_root, straight, iterations=4, ema_decay=0.9, model=model).fit()
+    _trainer(shapes_root, straight, iterations=4, **changes).fit()
     split = tmp_path / "split"
-    _trainer(shapes_root, split, iterations=2, ema_decay=0.9, model=model).fit()
-    result = _trainer(shapes_root, split, resume=True, iterations=4, ema_decay=0.9, model=model).fit()
+    _trainer(shapes_root, split, iterations=2, **changes).fit()
+    result = _trainer(shapes_root, split, resume=True, iterations=4, **changes).fit()
     assert result.step == 4
     a, b = _weights(straight), _weights(split)
     assert a.keys() == b.keys()
