@@ -30,7 +30,7 @@ import torch
 
 from munit_cli.config import RELEASED, ModelConfig, TrainConfig, replace, to_dict, train_config_from_dict
 from munit_cli.data import image_grid, save_image
-from munit_cli.demo import DOMAINS, make_shapes_dataset
+from munit_cli.demo import DEMO_MODEL, DEMO_TRAIN_IMAGES, DOMAINS, demo_train_config, make_shapes_dataset
 from munit_cli.inference import sample_styles, translate
 from munit_cli.model import MUNIT
 from munit_cli.quality import HeldOutShapes, score
@@ -41,20 +41,23 @@ RUNS = HERE / "quality_runs"
 N_TRAIN, N_HELD_OUT, K_STYLES = 1000, 64, 4
 # Where a recipe is measured: "w32", 64x64 with a model of width 32 (gen_dim and dis_dim, the rest as
 # released); "small", 32x32 with `munit demo`'s model, about 8x cheaper an iteration, where a
-# recipe's effect shows within minutes (the study's first pass).
+# recipe's effect shows within minutes (the study's first pass); "demo", the small setting with the
+# demo's 300 training images a domain (recipe "demo" is `munit demo`'s).
 SETTINGS = {
-    "w32": dict(size=64, model=dict(gen_dim=32, dis_dim=32)),
-    "small": dict(size=32, model=dict(gen_dim=16, style_dim=8, mlp_dim=64, n_downsample=1, n_res=2, dis_dim=16,
-                                      dis_n_layer=3, dis_num_scales=2)),
+    "w32": dict(size=64, model=dict(gen_dim=32, dis_dim=32), n_train=N_TRAIN),
+    "small": dict(size=32, model=to_dict(DEMO_MODEL), n_train=N_TRAIN),
+    "demo": dict(size=32, model=to_dict(DEMO_MODEL), n_train=DEMO_TRAIN_IMAGES),
 }
 
 # A recipe is a base and changes, "BASE+CHANGE+CHANGE...": bases are settings over the released
-# recipe (config.RELEASED) or "default" (TrainConfig() as it is now); "today" is the default before
-# this study. Changes apply in order; nested tables ("model", "loss") merge.
+# recipe (config.RELEASED), "default" (TrainConfig() as it is now) or "demo" (`munit demo`'s recipe,
+# demo.demo_train_config); "today" is the default before this study. Changes apply in order; nested
+# tables ("model", "loss") merge.
 BASES: dict[str, dict] = {
     "released": dict(precision="fp32"),
     "today": dict(precision="bf16", reuse_translations=True),
     "default": {},
+    "demo": {},
 }
 CHANGES: dict[str, dict] = {
     "ema": {},  # the EMA is scored in every run (it does not change training): a name for the rows
@@ -89,7 +92,8 @@ def recipe_config(name: str, seed: int, iterations: int, setting: str = "w32") -
     if base not in BASES or any(c not in CHANGES for c in changes):
         raise SystemExit(f"unknown recipe {name!r}: BASE+CHANGE+... with BASE in {', '.join(BASES)} "
                          f"and CHANGE in {', '.join(CHANGES)}")
-    values = to_dict(TrainConfig()) if base == "default" else _merge(to_dict(RELEASED), BASES[base])
+    start = {"default": TrainConfig(), "demo": demo_train_config()}.get(base)
+    values = to_dict(start) if start else _merge(to_dict(RELEASED), BASES[base])
     values["model"] = {**values["model"], **SETTINGS[setting]["model"]}
     for change in changes:  # after the setting's model, so a change may alter the model too
         values = _merge(values, CHANGES[change])
@@ -117,9 +121,10 @@ def translations(model_config: ModelConfig, weights: dict[str, torch.Tensor], sk
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     config = recipe_config(args.recipe, args.seed, args.iterations, args.setting)
-    data_root = RUNS / f"data-{config.image_size}"
+    n_train = SETTINGS[args.setting]["n_train"]
+    data_root = RUNS / f"data-{config.image_size}" if n_train == N_TRAIN else RUNS / f"data-{config.image_size}-{n_train}"
     if not (data_root / "train" / "paint").is_dir():
-        make_shapes_dataset(data_root, n_train=N_TRAIN, n_test=4, size=config.image_size, seed=0)
+        make_shapes_dataset(data_root, n_train=n_train, n_test=4, size=config.image_size, seed=0)
     data = TrainData.from_folder(data_root, *DOMAINS, config)
     trainer = Trainer(config, None, RUNS / "tmp", DOMAINS, device="cpu")
     loaders = data.loaders(config, trainer.dist, 0, pin_memory=False)

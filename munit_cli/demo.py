@@ -18,6 +18,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from .config import ModelConfig, TrainConfig
+
 SHAPES = ("circle", "square", "triangle", "star")
 DOMAINS = ("sketch", "paint")
 
@@ -104,3 +106,17 @@ def make_shapes_dataset(root: str | Path, n_train: int = 200, n_test: int = 8, s
                 image = shape.paint(size, paint_colours(rng)) if domain == "paint" else shape.sketch(size)
                 image.save(folder / f"{i:05d}.png")
     return root
+
+
+# `munit demo`'s model and recipe (benchmarks/quality.py measures them as its "demo" setting).
+# Small enough to train on two CPU cores in minutes, big enough to learn shapes and colours. One
+# downsampling keeps a 16x16 content code of a 32x32 image (the outlines survive it); the default
+# recipe's explicit cycle loss keeps the geometry through sketch -> paint -> sketch.
+DEMO_MODEL = ModelConfig(gen_dim=16, style_dim=8, mlp_dim=64, n_downsample=1, n_res=2, dis_dim=16, dis_n_layer=3,
+                         dis_num_scales=2)
+DEMO_TRAIN_IMAGES = 300  # per domain
+
+
+def demo_train_config(**changes) -> TrainConfig:
+    """The default recipe with the demo's model, batch 4 and a learning rate of 4e-4."""
+    return TrainConfig(**{"model": DEMO_MODEL, "image_size": 32, "batch_size": 4, "lr": 4e-4, **changes})

@@ -7,15 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ..config import ModelConfig, TrainConfig
 from ._console import console, styled
 from ._options import DeviceOpt
 
-# Small enough to train on two CPU cores in minutes, big enough to learn shapes and colours. One
-# downsampling keeps a 16x16 content code of a 32x32 image (the outlines survive it); the default
-# recipe's explicit cycle loss keeps the geometry through sketch -> paint -> sketch.
-DEMO_MODEL = ModelConfig(gen_dim=16, style_dim=8, mlp_dim=64, n_downsample=1, n_res=2, dis_dim=16, dis_n_layer=3,
-                         dis_num_scales=2)
 SCORED_SHAPES, SCORED_STYLES = 64, 4  # the demo's closing scores: new sketches x random styles each
 
 
@@ -48,18 +42,18 @@ def _train_and_show(out: Path, iterations: int, image_size: int, n_styles: int, 
     """Draw the data, train (or continue an earlier demo in OUT), write the translations, print the scores."""
     from ..callbacks import MetricsLogger, SampleWriter
     from ..data import image_grid, save_image
-    from ..demo import DOMAINS, make_shapes_dataset
+    from ..demo import DEMO_TRAIN_IMAGES, DOMAINS, demo_train_config, make_shapes_dataset
     from ..inference import sample_styles, translate
     from ..quality import HeldOutShapes, score
     from ..train import TrainData, Trainer
     from ._progress import ConsoleProgress
 
-    data_root = make_shapes_dataset(out / "data", n_train=300, n_test=6, size=image_size, seed=seed)
+    data_root = make_shapes_dataset(out / "data", n_train=DEMO_TRAIN_IMAGES, n_test=6, size=image_size, seed=seed)
     source, target = DOMAINS
     run = out / "runs" / f"{source}2{target}"
-    config = TrainConfig(model=DEMO_MODEL, image_size=image_size, batch_size=4, iterations=iterations,
-                         seed=seed, workers=0, checkpoint_every=max(iterations // 2, 1),
-                         sample_every=max(iterations // 10, 1), log_every=50, n_samples=6, lr=4e-4)
+    config = demo_train_config(image_size=image_size, iterations=iterations, seed=seed, workers=0,
+                               checkpoint_every=max(iterations // 2, 1), sample_every=max(iterations // 10, 1),
+                               log_every=50, n_samples=6)
     console.print(styled("munit demo", "bold") + f": shapes dataset in {data_root}; training {iterations} "
                   f"iterations at {image_size}x{image_size} into {run}")
     data = TrainData.from_folder(data_root, source, target, config)
