@@ -205,7 +205,7 @@ def _install(dataset, archive: Path, dest: Path, downloaded: bool) -> None:
         raise DataError(f"{archive} not found: give the path of the {dataset.archive_name} you downloaded")
     if dataset.sha256 is not None and sha256_of(archive) != dataset.sha256:
         raise DataError(f"{archive} is not the published {dataset.archive_name} (its SHA-256 differs)"
-                        + _what_next(archive, downloaded))
+                        + _discard_bad_archive(archive, downloaded))
     console.print(f"unpacking {archive} into {dest}", highlight=False)
     with Progress(TextColumn("[bold]unpacking"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=True, disable=not console.is_terminal) as progress:
@@ -214,7 +214,7 @@ def _install(dataset, archive: Path, dest: Path, downloaded: bool) -> None:
             install(dataset, archive, dest, on_progress=lambda done, total: progress.update(task, completed=done,
                                                                                           total=total))
         except DataError as e:
-            raise DataError(f"{e}" + _what_next(archive, downloaded)) from None
+            raise DataError(f"{e}" + _discard_bad_archive(archive, downloaded)) from None
     if downloaded:
         archive.unlink()  # the images are unpacked; the archive would double the space taken
     layout = discover(dest)
@@ -222,8 +222,9 @@ def _install(dataset, archive: Path, dest: Path, downloaded: bool) -> None:
     check_domains(images_by_split(layout))
 
 
-def _what_next(bad_archive: Path, downloaded: bool) -> str:
-    """Advice after a bad archive; one this command downloaded is removed (never a --from-file)."""
+def _discard_bad_archive(bad_archive: Path, downloaded: bool) -> str:
+    """Remove a bad archive this command downloaded (never a --from-file one); return the advice
+    that the error message ends with."""
     if downloaded:
         bad_archive.unlink(missing_ok=True)
         return "; removed it: run the command again to download it afresh"
