@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from munit_cli import LossWeights, TrainingError, load_checkpoint
+from munit_cli import LossWeights, TrainConfig, TrainingError, load_checkpoint
 from munit_cli.callbacks import MetricsLogger, SampleWriter
 from munit_cli.cli import app
 from munit_cli.config import replace
@@ -223,6 +223,10 @@ def test_example_configs_are_valid_settings(name):
     config = resolve_config(EXAMPLES / name, None)
     if name == "tiny.toml":
         assert config.model == TINY_MODEL and config.image_size == 32
+    if name == "afhq_dog2cat.toml":  # it says it carries the default recipe: it must not drift from it
+        default = TrainConfig()
+        run_length = ("iterations", "checkpoint_every", "keep_checkpoints", "sample_every")
+        assert replace(config, **{k: getattr(default, k) for k in run_length}) == default
 
 
 def test_a_bad_setting_is_named_where_it_was_given(tmp_path):
