@@ -118,5 +118,5 @@ DEMO_TRAIN_IMAGES = 300  # per domain
 
 
 def demo_train_config(**changes) -> TrainConfig:
-    """The default recipe with the demo's model, batch 4 and a learning rate of 4e-4."""
-    return TrainConfig(**{"model": DEMO_MODEL, "image_size": 32, "batch_size": 4, "lr": 4e-4, **changes})
+    """The default recipe with the demo's model and a learning rate of 4e-4."""
+    return TrainConfig(**{"model": DEMO_MODEL, "image_size": 32, "lr": 4e-4, **changes})

@@ -105,7 +105,8 @@ def test_the_released_recipe_is_one_flag_away(shapes_root, tmp_path):
     config = json.loads(result.output[result.output.index("{"):])
     expected = {**json.loads(json.dumps(RELEASED.__dict__, default=lambda o: o.__dict__)), "image_size": 64}
     assert config == expected
-    assert (config["lr"], config["beta1"], config["weight_decay"], config["ema_decay"]) == (1e-4, 0.5, 1e-4, 0.0)
+    assert (config["lr"], config["beta1"], config["weight_decay"], config["ema_decay"], config["batch_size"]) == (
+        1e-4, 0.5, 1e-4, 0.0, 1)
     assert config["model"]["gan_type"] == "lsgan" and not config["reuse_translations"]
     bad = CliRunner().invoke(app, ["train", str(shapes_root), "--device", "cpu", "--recipe", "2018", "--dry-run"])
     assert bad.exit_code == 1 and "--recipe must be one of default, released" in bad.output
