@@ -108,13 +108,15 @@ def padding_as_cuda_autocasts():
 
 
 def count(variant: str, size: int, gpu_paths: bool, model: ModelConfig | None = None, batch: int = 1) -> OpCounter:
-    """One warm iteration of ``variant`` (default model unless ``model``), counted."""
+    """One warm iteration of ``variant`` (the released model's sizes and structure unless ``model``), counted."""
     torch.manual_seed(0)
     precision = "bf16" if "bf16" in variant else "fp32"
     # The released loss weights keep the rows comparable with earlier counts; "-cycle" variants use
     # the default recipe's, whose explicit cycle loss adds two decodes (and their backward) a step.
     loss = TrainConfig().loss if "cycle" in variant else RELEASED.loss
-    config = TrainConfig(model=model or ModelConfig(), loss=loss, image_size=size, batch_size=batch,
+    # Likewise the released model (no spectral norm), unless "default-model" (the default's).
+    model = model or (ModelConfig() if "default-model" in variant else RELEASED.model)
+    config = TrainConfig(model=model, loss=loss, image_size=size, batch_size=batch,
                          precision=precision, channels_last="channels-last" in variant)
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device="cpu")
     if gpu_paths:  # what the trainer sets up on one CUDA device: its layer paths and weight copies
@@ -144,7 +146,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=12, help="Most frequent operators listed per row.")
     parser.add_argument("--only", default="", help="Count only the rows whose name contains this.")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}; default model, batch 1, {args.size}x{args.size}; one warm iteration")
+    print(f"torch {torch.__version__}; the released model's sizes (default recipe rows: with spectral norm), "
+          f"batch 1, {args.size}x{args.size}; one warm iteration")
     print(f"{'variant':38} {'compute ops':>11} {'views':>7} {'syncs':>6} {'casts':>6} {'of weights':>10} "
           f"{'NCHW written':>12}")
     rows = [("released recipe, fp32", "released", False),
@@ -153,6 +156,8 @@ def main() -> None:
             ("  same, CPU autocast's fp32 padding", "ours-bf16", True),
             ("  same, default loss (+ cycle loss)", "ours-bf16-cuda-padding-cycle", True),
             ("ours, fp32, CUDA paths, + cycle loss", "ours-fp32-cycle", True),
+            ("ours, bf16, CUDA paths, default recipe", "ours-bf16-cuda-padding-cycle-default-model", True),
+            ("ours, fp32, CUDA paths, default recipe", "ours-fp32-cycle-default-model", True),
             ("ours, bf16, CUDA paths, channels_last", "ours-bf16-cuda-padding-channels-last", True),
             ("ours, fp32, CPU paths", "ours-fp32", False), ("ours, bf16, CPU paths", "ours-bf16", False)]
     details = []

@@ -70,6 +70,7 @@ CHANGES: dict[str, dict] = {
     "r1": {"r1_gamma": 1.0},
     "r1-0.1": {"r1_gamma": 0.1},
     "sn": {"model": {"dis_norm": "sn"}},  # spectral norm on every discriminator convolution
+    "no-sn": {"model": {"dis_norm": "none"}},
     "gan-2x": {"loss": {"gan_w": 2.0}},
     "augment": {"dis_augment": "translation+cutout+colour"},  # DiffAugment's policy for few images
     "betas-0-0.99": {"beta1": 0.0, "beta2": 0.99},

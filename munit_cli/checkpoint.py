@@ -302,7 +302,7 @@ def import_official(gen_path: str | Path, dis_path: str | Path | None = None,
     gen_path = Path(gen_path)
     gens = _load_pt(gen_path)
     values = infer_generator_config(gens["a"], gen_path)
-    values.update(activation=activation, padding=padding)
+    values.update(activation=activation, padding=padding, dis_norm="none")  # no spectral norm in the release
     dis = None
     if dis_path is not None:
         dis_path = Path(dis_path)

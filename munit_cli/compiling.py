@@ -17,8 +17,9 @@ Compiling is optional speed and must never cost the run: no C compiler in a slim
 Triton that does not match the driver, an inductor bug on one torch version, a graph that will not
 capture. Whatever goes wrong while an objective compiles or runs compiled, ``CompiledStep.run``
 redoes that objective's forward and backward eagerly (its gradients are cleared first; no optimiser
-has stepped on them yet) and every later step runs eagerly: the run goes on from the same state,
-with the weights a ``--no-compile`` run would have.
+has stepped on them yet; the buffers a forward updates in place, spectral norm's vectors, and the
+random streams are put back as they were) and every later step runs eagerly: the run goes on from
+the same state, with the weights a ``--no-compile`` run would have.
 """
 
 from __future__ import annotations
@@ -73,9 +74,14 @@ class CompiledStep:
     """
 
     def __init__(self, device: torch.device, enabled: bool,
-                 on_failure: Callable[[BaseException], None] | None = None):
+                 on_failure: Callable[[BaseException], None] | None = None, buffers: Sequence[torch.Tensor] = ()):
         self.enabled = enabled
+        self.device = device
         self.cuda_graphs = enabled and device.type == "cuda"
+        # What a failed attempt could have changed besides gradients, to put back before the redo: the
+        # buffers an objective updates in place (copied in one kernel a call) and the random streams.
+        self._buffers = list(buffers) if enabled else []
+        self._saved_buffers = [b.clone() for b in self._buffers]
         self.seconds: float | None = None
         self.failure: BaseException | None = None
         self.on_failure = on_failure
@@ -96,17 +102,34 @@ class CompiledStep:
         at its first call) switches to the eager module for good and redoes this objective eagerly.
         ``backward`` must clear the gradients it accumulates into, so that the redo starts clean."""
         if self.enabled and objective.compiled is not None:
+            rng = self._save_state()
             try:
                 with forward_context():
                     outputs = objective.compiled(*inputs)
                 backward(outputs)
                 return outputs
             except Exception as error:  # noqa: BLE001 - any failure of the optional path falls back
+                self._restore_state(rng)
                 self._fall_back(error)
         with forward_context():
             outputs = objective.eager(*inputs)
         backward(outputs)
         return outputs
+
+    def _save_state(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._buffers:
+            with torch.no_grad():
+                torch._foreach_copy_(self._saved_buffers, self._buffers)
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return torch.get_rng_state(), cuda
+
+    def _restore_state(self, rng: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+        if self._buffers:
+            with torch.no_grad():
+                torch._foreach_copy_(self._buffers, self._saved_buffers)
+        torch.set_rng_state(rng[0])
+        if rng[1] is not None:
+            torch.cuda.set_rng_state(rng[1], self.device)
 
     def _fall_back(self, error: BaseException) -> None:
         self.enabled = self.cuda_graphs = False

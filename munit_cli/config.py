@@ -52,7 +52,9 @@ class ModelConfig:
     dis_dim: int = 64             # filters in the discriminator's first layer
     dis_n_layer: int = 4          # stride-2 convolutions per discriminator scale
     dis_num_scales: int = 3       # image scales the discriminator looks at
-    dis_norm: str = "none"        # discriminator normalisation (sn: spectral norm of the weights)
+    # Discriminator normalisation (released: none). "sn", spectral norm of every convolution's weight,
+    # by default: the largest gain on benchmarks/quality.py (results_quality_cpu.txt).
+    dis_norm: str = "sn"
     dis_activation: str = "lrelu" # discriminator activation
     gan_type: str = "lsgan"       # adversarial loss: lsgan, nsgan or hinge
 
@@ -194,7 +196,7 @@ class TrainConfig:
 # become: `munit train --recipe released` and the parity tests use it. Model sizes are the released
 # ones too; a run may change them and keep the recipe.
 RELEASED = TrainConfig(
-    model=ModelConfig(gan_type="lsgan"),
+    model=ModelConfig(gan_type="lsgan", dis_norm="none"),
     loss=LossWeights(gan_w=1.0, recon_x_w=10.0, recon_s_w=1.0, recon_c_w=1.0, recon_x_cyc_w=0.0, vgg_w=0.0),
     batch_size=1, lr=1e-4, lr_dis=None, beta1=0.5, beta2=0.999, weight_decay=1e-4, lr_step=100_000, lr_gamma=0.5,
     ema_decay=0.0, r1_gamma=0.0, precision="fp32", reuse_translations=False)

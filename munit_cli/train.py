@@ -234,7 +234,7 @@ class Trainer:
             gen_objective = DistributedDataParallel(gen_objective, device_ids=ids, broadcast_buffers=False)
             dis_objective = DistributedDataParallel(dis_objective, device_ids=ids, broadcast_buffers=False)
         self.compiled = CompiledStep(self.device, wants_compile(config.compile, self.device, self.dist.enabled),
-                                     on_failure=self._on_compile_failure)
+                                     on_failure=self._on_compile_failure, buffers=list(self.model.buffers()))
         self.gen_objective = self.compiled.objective(gen_objective)
         self.dis_objective = self.compiled.objective(dis_objective)
 

@@ -287,6 +287,10 @@ def test_cuda_paths_equal_cpu_paths():
 
     torch.manual_seed(0)
     model = MUNIT(TINY_MODEL).double()
+    # Spectral norm's power iteration steps at every training-mode call: hold it, so both paths
+    # see the same discriminator weights.
+    model.dis_a.eval()
+    model.dis_b.eval()
     x_a, x_b = (torch.rand(2, 3, 32, 32, dtype=torch.float64) * 2 - 1 for _ in range(2))
     s_a, s_b = (torch.randn(2, TINY_MODEL.style_dim, dtype=torch.float64) for _ in range(2))
     results = []
@@ -306,7 +310,7 @@ def test_cuda_paths_equal_cpu_paths():
 
 
 def test_cuda_step_launches_at_most_1500_operators_and_reads_nothing():
-    """The launch budget of one training iteration on the CUDA paths (default model, 64x64, batch 1,
+    """The launch budget of one training iteration on the CUDA paths (released model, 64x64, batch 1,
     fp32), counted on the CPU (benchmarks/op_count.py): views launch nothing and are not counted."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -324,8 +328,9 @@ def test_cuda_step_launches_at_most_1500_operators_and_reads_nothing():
                 ops.append(func)
             return func(*args, **(kwargs or {}))
 
-    # The released loss weights: the budget is the step's (the default recipe's cycle loss adds two decodes).
-    config = TrainConfig(image_size=64, precision="fp32", loss=RELEASED.loss)
+    # The released model and loss weights: the budget is the step's (the default recipe's cycle loss
+    # adds two decodes, its spectral norm a power iteration per discriminator convolution and call).
+    config = TrainConfig(image_size=64, precision="fp32", model=RELEASED.model, loss=RELEASED.loss)
     trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device="cpu")
     choose_paths(trainer.model, "cuda")
     x_a, x_b = (torch.rand(1, 3, 64, 64) * 2 - 1 for _ in range(2))
