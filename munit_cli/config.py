@@ -121,7 +121,7 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     image_size: int = 256          # random crop side
     # Images per domain per step, per process (released: 1). 4 kept more content at equal CPU time
-    # (benchmarks/quality.py: a step of 4 costs about 2x a step of 1 on a CPU).
+    # (benchmarks/quality.py: a step of 4 costs 1.6 to 2 times a step of 1 on a CPU).
     batch_size: int = 4
     iterations: int = 1_000_000
     seed: int = 0
