@@ -31,7 +31,7 @@ from .data import DomainDataset, EndlessShard, collate, find_images, held_out_ba
 from .devices import choose_paths, select_device
 from .errors import ConfigError, DataError, TrainingError
 from .layouts import Layout, discover
-from .losses import discriminator_losses_on, generator_losses, r1_penalty, translate_both
+from .losses import Augment, discriminator_losses_on, generator_losses, r1_penalty, translate_both
 from .model import MUNIT
 from .nonfinite import NonFiniteWatch
 from .precision import DTYPES, WorkingCopies, autocast, resolve_precision, wants_working_copies
@@ -117,12 +117,12 @@ class TrainData:
 class GeneratorObjective(nn.Module):
     """Both generators' losses. The discriminators are used but not registered: DDP syncs generators only."""
 
-    def __init__(self, model: MUNIT, config: TrainConfig, vgg: nn.Module | None):
+    def __init__(self, model: MUNIT, config: TrainConfig, vgg: nn.Module | None, augment: Augment | None):
         super().__init__()
         self.gen_a, self.gen_b = model.gen_a, model.gen_b
         self._model, self._vgg = [model], [vgg]  # lists hide them from nn.Module registration
         self.weights = config.loss
-        self.augment = augment.policy(config.dis_augment)
+        self.augment = augment
 
     def forward(self, x_a, x_b, s_a, s_b) -> dict[str, torch.Tensor]:
         return generator_losses(self._model[0], x_a, x_b, s_a, s_b, self.weights, self._vgg[0],
@@ -130,12 +130,12 @@ class GeneratorObjective(nn.Module):
 
 
 class DiscriminatorObjective(nn.Module):
-    def __init__(self, model: MUNIT, config: TrainConfig):
+    def __init__(self, model: MUNIT, config: TrainConfig, augment: Augment | None):
         super().__init__()
         self.dis_a, self.dis_b = model.dis_a, model.dis_b
         self._model = [model]
         self.weights = config.loss
-        self.augment = augment.policy(config.dis_augment)
+        self.augment = augment
 
     def forward(self, x_a, x_b, fake_a, fake_b) -> dict[str, torch.Tensor]:
         return discriminator_losses_on(self._model[0], x_a, x_b, fake_a, fake_b, self.weights, self.augment)
@@ -227,8 +227,10 @@ class Trainer:
         self._ema_targets = list(self.ema.values()) if self.ema is not None else []
         self._ema_sources = list(self.generator_state().values()) if self.ema is not None else []
 
-        gen_objective = GeneratorObjective(self.model, config, vgg)
-        dis_objective = DiscriminatorObjective(self.model, config)
+        # What every discriminator input goes through (None: nothing), built once for both objectives and R1.
+        self.augment = augment.policy(config.dis_augment)
+        gen_objective = GeneratorObjective(self.model, config, vgg, self.augment)
+        dis_objective = DiscriminatorObjective(self.model, config, self.augment)
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             gen_objective = DistributedDataParallel(gen_objective, device_ids=ids, broadcast_buffers=False)
@@ -345,8 +347,7 @@ class Trainer:
         eager (it differentiates a gradient, which compiled graphs do not), scaled by r1_every so
         that the penalty's weight per step is r1_gamma whatever the interval."""
         c = self.config
-        augmentation = augment.policy(c.dis_augment)
-        penalty = sum(r1_penalty(dis, x, augmentation)
+        penalty = sum(r1_penalty(dis, x, self.augment)
                       for dis, x in ((self.model.dis_a, x_a), (self.model.dis_b, x_b)))
         self.opt_dis.zero_grad(set_to_none=True)
         (c.r1_gamma / 2 * c.r1_every * penalty).backward()
