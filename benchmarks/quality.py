@@ -5,7 +5,8 @@ a model of width 32 (gen_dim and dis_dim 32, the rest as released), the recipe's
 released recipe's 1, the default's 4). Every ``--eval-every``
 iterations the source domain's 64 held-out sketches are translated in 4 fixed random styles and
 scored by ``munit_cli.quality``: content kept (IoU with the true mask), target-likeness (share of
-translations that look painted) and diversity (pixel difference between one input's styles).
+translations that look painted), even fill (its graded part: the share of a shape's pixels close to
+its median colour) and diversity (pixel difference between one input's styles).
 Scores are taken with the raw generators and with EMA copies at several decays (the EMAs do not
 change training, so one run scores them all). Step 0 is the floor (an untrained model); real
 paintings of the same shapes are the ceiling.
@@ -72,6 +73,8 @@ CHANGES: dict[str, dict] = {
     "sn": {"model": {"dis_norm": "sn"}},  # spectral norm on every discriminator convolution
     "no-sn": {"model": {"dis_norm": "none"}},
     "gan-2x": {"loss": {"gan_w": 2.0}},
+    "gan-4x": {"loss": {"gan_w": 4.0}},
+    "no-cycle": {"loss": {"recon_x_cyc_w": 0.0}},
     "augment": {"dis_augment": "translation+cutout+colour"},  # DiffAugment's policy for few images
     "betas-0-0.99": {"beta1": 0.0, "beta2": 0.99},
     "no-weight-decay": {"weight_decay": 0.0},
@@ -209,13 +212,15 @@ def report(args: argparse.Namespace) -> None:
         print(f"floor (untrained, step 0, mean of {len(floor)} runs): content kept "
               f"{statistics.fmean(r['content_kept'] for r in floor):.3f}, target-likeness "
               f"{statistics.fmean(r['target_likeness'] for r in floor):.1%}, diversity "
-              f"{statistics.fmean(r['diversity'] for r in floor):.3f}")
+              f"{statistics.fmean(r['diversity'] for r in floor):.3f}, even fill "
+              + (f"{statistics.fmean(r['even_fill'] for r in floor if 'even_fill' in r):.1%}"
+                 if any("even_fill" in r for r in floor) else "-"))
     print("\nbudgets in CPU-minutes (2 threads) -> iterations by each recipe's it/s; "
-          "cells: content IoU / target-likeness / diversity, mean over seeds (+- half the range)")
+          "cells: content IoU / target-likeness / even fill / diversity, mean over seeds (+- half the range)")
     recipes = sorted({r["recipe"] for r in records}, key=lambda name: (name.count("+"), name))
     for weights in args.weights:
         print(f"\nweights: {weights}")
-        print(f"{'recipe':24}{'it/s':>6}{'seeds':>6}" + "".join(f"{f'{b} min':>44}" for b in args.budgets))
+        print(f"{'recipe':24}{'it/s':>6}{'seeds':>6}" + "".join(f"{f'{b} min':>52}" for b in args.budgets))
         for recipe in recipes:
             mine = [r for r in records if r["recipe"] == recipe and r["weights"] == weights]
             if not mine or recipe not in speeds:
@@ -231,15 +236,18 @@ def report(args: argparse.Namespace) -> None:
                         at.append(max((r for r in steps if r["step"] <= target), key=lambda r: r["step"]))
                 cells.append(_cell(at) if len(at) == len(seeds) else "-")
             flag = "" if all(r["finite"] for r in mine) else " (non-finite loss)"
-            print(f"{recipe:24}{speeds[recipe]:6.2f}{len(seeds):6}" + "".join(f"{c:>44}" for c in cells) + flag)
+            print(f"{recipe:24}{speeds[recipe]:6.2f}{len(seeds):6}" + "".join(f"{c:>52}" for c in cells) + flag)
 
 
 def _cell(records: list[dict]) -> str:
     def stat(key: str, fmt: str) -> str:
-        values = [r[key] for r in records]
+        values = [r.get(key) for r in records]
+        if None in values:  # a record from before the score existed
+            return "-"
         spread = (max(values) - min(values)) / 2
         return f"{statistics.fmean(values):{fmt}}" + (f"+-{spread:{fmt}}" if len(values) > 1 else "")
-    return f"{stat('content_kept', '.3f')} / {stat('target_likeness', '.2f')} / {stat('diversity', '.3f')}"
+    return " / ".join(stat(key, fmt) for key, fmt in
+                      (("content_kept", ".3f"), ("target_likeness", ".2f"), ("even_fill", ".2f"), ("diversity", ".3f")))
 
 
 def main() -> None:

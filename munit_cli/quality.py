@@ -9,6 +9,9 @@ truth, with rules a person would agree with:
 - **target-likeness**: the share of translations that look painted: a flat background, a shape
   filled with one even colour, and solid (not an outline: a good part of it survives a 3x3 erosion).
   A real painted image passes; a real sketch (a 2-pixel outline) fails the solid test.
+- **even fill**: the graded part of target-likeness, for telling recipes apart while none passes:
+  the mean share of a translation's foreground within ``CLOSE`` of its median colour (1 for a flat
+  fill; a painted shape with a rim of another colour or a mottled inside scores less).
 - **diversity**: for each input, the mean absolute pixel difference (0..1) between its
   translations in different styles, averaged over pairs and inputs.
 
@@ -42,13 +45,14 @@ class QualityScores:
     content_kept: float      # mean IoU with the input's mask (1 is perfect)
     target_likeness: float   # share of translations that look painted (1 is perfect)
     diversity: float         # mean pixel difference between one input's styles
+    even_fill: float = 0.0   # mean share of a foreground close to its median colour (1 is perfect)
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
     def summary(self) -> str:
         return (f"content kept (IoU) {self.content_kept:.3f}, target-likeness {self.target_likeness:.1%}, "
-                f"diversity {self.diversity:.3f}")
+                f"diversity {self.diversity:.3f}, even fill {self.even_fill:.1%}")
 
 
 def _distance(image: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
@@ -63,21 +67,29 @@ def foreground(image: torch.Tensor) -> torch.Tensor:
     return _distance(image, border.median(dim=1).values) > FOREGROUND
 
 
+def _share_close(image: torch.Tensor, region: torch.Tensor) -> float:
+    """The share of the ``region`` (bool [H, W]) of ``image`` within ``CLOSE`` of the region's median colour."""
+    pixels = image.flatten(1)[:, region.flatten()]
+    if pixels.shape[1] == 0:
+        return 0.0
+    median = pixels.median(dim=1).values
+    return ((pixels - median[:, None]).abs().amax(0) <= CLOSE).float().mean().item()
+
+
+def fill_evenness(image: torch.Tensor, fg: torch.Tensor) -> float:
+    """The share of the foreground ``fg`` of ``image`` ([3, H, W] in 0..1) close to its median colour."""
+    return _share_close(image, fg)
+
+
 def looks_painted(image: torch.Tensor, fg: torch.Tensor) -> bool:
     """Whether ``image`` ([3, H, W] in 0..1) has the paint domain's properties, given its foreground."""
     area = fg.float().mean().item()
     if area < MIN_AREA or area > 1 - MIN_AREA:
         return False
-    pixels = image.flatten(1)
-    inside, outside = pixels[:, fg.flatten()], pixels[:, ~fg.flatten()]
-
-    def share_close(region: torch.Tensor) -> float:
-        median = region.median(dim=1).values
-        return ((region - median[:, None]).abs().amax(0) <= CLOSE).float().mean().item()
-
     eroded = 1 - F.max_pool2d(1 - fg[None, None].float(), 3, stride=1, padding=1)
     solid = (eroded.sum() / fg.sum()).item()
-    return share_close(outside) >= FLAT_BACKGROUND and share_close(inside) >= EVEN_FILL and solid >= SOLID
+    return (_share_close(image, ~fg) >= FLAT_BACKGROUND and fill_evenness(image, fg) >= EVEN_FILL
+            and solid >= SOLID)
 
 
 def iou(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -90,16 +102,17 @@ def score(translations: torch.Tensor, masks: torch.Tensor) -> QualityScores:
     inputs' shape ``masks`` [N, H, W] (bool)."""
     images = (translations.detach().float().cpu().clamp(-1, 1) + 1) / 2
     n, k = images.shape[:2]
-    ious, painted = [], []
+    ious, painted, even = [], [], []
     for i in range(n):
         for j in range(k):
             fg = foreground(images[i, j])
             ious.append(iou(fg, masks[i]))
             painted.append(looks_painted(images[i, j], fg))
+            even.append(fill_evenness(images[i, j], fg))
     pairs = [(p, q) for p in range(k) for q in range(p + 1, k)]
     diversity = (sum((images[:, p] - images[:, q]).abs().mean().item() for p, q in pairs) / len(pairs)
                  if pairs else 0.0)
-    return QualityScores(sum(ious) / len(ious), sum(painted) / len(painted), diversity)
+    return QualityScores(sum(ious) / len(ious), sum(painted) / len(painted), diversity, sum(even) / len(even))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from munit_cli.cli import app
@@ -26,6 +27,7 @@ def held_out() -> HeldOutShapes:
 def test_real_paintings_score_perfectly_and_sketches_do_not_look_painted(held_out):
     ceiling = score(held_out.paintings, held_out.masks)
     assert ceiling.content_kept == 1.0 and ceiling.target_likeness == 1.0 and ceiling.diversity > 0.2
+    assert ceiling.even_fill == 1.0
     sketches = score(held_out.sketches[:, None].expand(-1, 3, -1, -1, -1), held_out.masks)
     assert sketches.target_likeness == 0.0 and sketches.content_kept < 0.6 and sketches.diversity == 0.0
 
@@ -45,6 +47,21 @@ def test_a_mottled_fill_is_not_painted(held_out):
     mottled = held_out.paintings + 0.5 * torch.randn_like(held_out.paintings) * held_out.masks[:, None, None]
     result = score(mottled.clamp(-1, 1), held_out.masks)
     assert result.target_likeness < 0.2 and result.content_kept > 0.7
+    assert result.even_fill < 0.5
+
+
+def test_even_fill_grades_a_rim_by_its_share_of_the_shape(held_out):
+    """A painted shape with a one-pixel rim of another colour (what the demo's translations show)
+    still fills its mask, but only its inside is even: the score falls by about the rim's share."""
+    masks = held_out.masks[:, None, None].float()
+    inside = (1 - F.max_pool2d(1 - held_out.masks[:, None].float(), 3, stride=1, padding=1))[:, None]
+    rim = masks - inside
+    rimmed = held_out.paintings * (1 - rim) + rim * 1.0  # white rim: far from any fill in some channel
+    result = score(rimmed, held_out.masks)
+    rim_share = (rim.sum() / masks.sum()).item()
+    assert result.content_kept > 0.9
+    assert result.even_fill == pytest.approx(1 - rim_share, abs=0.08)
+    assert result.even_fill < 0.9
 
 
 def test_ema_warms_up_then_holds_its_decay():
