@@ -86,6 +86,9 @@ CHANGES: dict[str, dict] = {
     # the model, not the recipe: two downsamplings and four residual blocks (as released) where the
     # setting has fewer, so the content code sees the whole shape (filling it needs inside/outside)
     "deeper": {"model": {"n_downsample": 2, "n_res": 4}},
+    # the same downsampling with four residual blocks where the setting has two: a wider view of
+    # each pixel's surroundings (inside or outside an outline?) at the content code's resolution
+    "res-4": {"model": {"n_res": 4}},
 }
 
 

@@ -128,6 +128,13 @@ def test_the_released_recipe_is_one_flag_away(shapes_root, tmp_path):
     assert bad.exit_code == 1 and "--recipe must be one of default, released" in bad.output
 
 
+def test_train_help_gives_both_recipes_defaults_where_they_differ():
+    help_text = " ".join(CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output.split())
+    assert "[default: 4; --recipe released: 1]" in help_text  # batch size
+    assert "[default: auto; --recipe released: fp32]" in help_text  # precision
+    assert "[default: 256]" in help_text  # image size: the same in both
+
+
 def test_a_config_saved_before_a_setting_existed_keeps_the_old_behaviour():
     """A run saved before lr_dis/r1_gamma existed resumes as it trained (not with newer defaults)."""
     from munit_cli.resume import config_from_saved

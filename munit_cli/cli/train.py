@@ -21,14 +21,13 @@ from ._options import DeviceOpt
 if TYPE_CHECKING:
     from ..layouts import Layout
 
-_RECIPE = TrainConfig()
-
 
 def _recipe_default(name: str) -> str:
-    """'[default: V]' for an option whose default lives in TrainConfig (the option itself defaults to
-    None, so that a --config file or the resumed run can supply it). The bracket is escaped: Rich
-    markup would read it as a style tag and drop it."""
-    return f"\\[default: {getattr(_RECIPE, name)}]"
+    """'[default: V]' for an option whose default lives in the recipe (the option itself defaults to
+    None, so that a --config file or the resumed run can supply it), and the released recipe's value
+    where it differs. The bracket is escaped: Rich markup would read it as a style tag and drop it."""
+    ours, released = getattr(RECIPES["default"], name), getattr(RECIPES["released"], name)
+    return f"\\[default: {ours}" + (f"; --recipe released: {released}]" if released != ours else "]")
 
 
 def load_toml(path: Path) -> dict[str, Any]:
