@@ -5,8 +5,9 @@
 The default model (random weights: the arithmetic is a trained model's) on the CPU paths
 ``munit translate`` uses (``devices.choose_paths``: at fp32 that includes NNPACK's Winograd
 convolutions), under torch.profiler after one warm-up call. Prints the operators that took the
-most time, with each convolution's arithmetic rate (GFLOP/s: two per multiply-add, from the shapes),
-which says how far the convolutions are from the CPU's peak.
+most time, with each 3x3 convolution's arithmetic rate (GFLOP/s: two per multiply-add of the direct
+convolution, from the shapes; NNPACK's Winograd transform does fewer, so its rate is the direct
+equivalent), which says how far the convolutions are from the CPU's peak.
 """
 
 from __future__ import annotations
