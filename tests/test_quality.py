@@ -56,7 +56,7 @@ def test_even_fill_grades_a_rim_by_its_share_of_the_shape(held_out):
     masks = held_out.masks[:, None, None].float()
     inside = (1 - F.max_pool2d(1 - held_out.masks[:, None].float(), 3, stride=1, padding=1))[:, None]
     rim = masks - inside
-    rimmed = held_out.paintings * (1 - rim) + rim * 1.0  # white rim: far from any fill in some channel
+    rimmed = held_out.paintings * (1 - rim) + rim * 1.0  # a white rim (far from most fills)
     result = score(rimmed, held_out.masks)
     rim_share = (rim.sum() / masks.sum()).item()
     assert result.content_kept > 0.9
