@@ -67,8 +67,9 @@ def foreground(image: torch.Tensor) -> torch.Tensor:
     return _distance(image, border.median(dim=1).values) > FOREGROUND
 
 
-def _share_close(image: torch.Tensor, region: torch.Tensor) -> float:
-    """The share of the ``region`` (bool [H, W]) of ``image`` within ``CLOSE`` of the region's median colour."""
+def share_close(image: torch.Tensor, region: torch.Tensor) -> float:
+    """The share of the ``region`` (bool [H, W]) of ``image`` ([3, H, W] in 0..1) within ``CLOSE`` of the
+    region's median colour: for the foreground, the even fill."""
     pixels = image.flatten(1)[:, region.flatten()]
     if pixels.shape[1] == 0:
         return 0.0
@@ -76,20 +77,15 @@ def _share_close(image: torch.Tensor, region: torch.Tensor) -> float:
     return ((pixels - median[:, None]).abs().amax(0) <= CLOSE).float().mean().item()
 
 
-def fill_evenness(image: torch.Tensor, fg: torch.Tensor) -> float:
-    """The share of the foreground ``fg`` of ``image`` ([3, H, W] in 0..1) close to its median colour."""
-    return _share_close(image, fg)
-
-
-def looks_painted(image: torch.Tensor, fg: torch.Tensor) -> bool:
-    """Whether ``image`` ([3, H, W] in 0..1) has the paint domain's properties, given its foreground."""
+def looks_painted(image: torch.Tensor, fg: torch.Tensor, even_fill: float) -> bool:
+    """Whether ``image`` ([3, H, W] in 0..1) has the paint domain's properties, given its foreground
+    and that foreground's even fill (``share_close(image, fg)``)."""
     area = fg.float().mean().item()
     if area < MIN_AREA or area > 1 - MIN_AREA:
         return False
     eroded = 1 - F.max_pool2d(1 - fg[None, None].float(), 3, stride=1, padding=1)
     solid = (eroded.sum() / fg.sum()).item()
-    return (_share_close(image, ~fg) >= FLAT_BACKGROUND and fill_evenness(image, fg) >= EVEN_FILL
-            and solid >= SOLID)
+    return share_close(image, ~fg) >= FLAT_BACKGROUND and even_fill >= EVEN_FILL and solid >= SOLID
 
 
 def iou(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -107,8 +103,8 @@ def score(translations: torch.Tensor, masks: torch.Tensor) -> QualityScores:
         for j in range(k):
             fg = foreground(images[i, j])
             ious.append(iou(fg, masks[i]))
-            painted.append(looks_painted(images[i, j], fg))
-            even.append(fill_evenness(images[i, j], fg))
+            even.append(share_close(images[i, j], fg))
+            painted.append(looks_painted(images[i, j], fg, even[-1]))
     pairs = [(p, q) for p in range(k) for q in range(p + 1, k)]
     diversity = (sum((images[:, p] - images[:, q]).abs().mean().item() for p, q in pairs) / len(pairs)
                  if pairs else 0.0)
