@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm
 
 from .config import ModelConfig
 from .errors import ConfigError
 from .networks import Generator, MultiScaleDiscriminator
+from .spectral import spectral_norm
 
 
 def _init_weights(module: nn.Module, init: str) -> None:

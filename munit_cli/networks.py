@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
 from .config import ModelConfig
 from .errors import ConfigError
 from .layers import AdaptiveInstanceNorm, ConvBlock, GlobalAveragePool, LinearBlock, ResBlocks
+from .spectral import spectral_norm
 
 
 class StyleEncoder(nn.Module):
@@ -177,7 +177,7 @@ class MultiScaleDiscriminator(nn.Module):
         net = nn.Sequential(*layers)
         if c.dis_norm == "sn":
             for conv in [m for m in net.modules() if isinstance(m, nn.Conv2d)]:
-                spectral_norm(conv)  # one power iteration per forward in training; u, v are buffers (resume)
+                spectral_norm(conv)  # u, v are buffers (resume); see spectral.py
         return net
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
