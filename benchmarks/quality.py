@@ -52,14 +52,15 @@ SETTINGS = {
 }
 
 # A recipe is a base and changes, "BASE+CHANGE+CHANGE...": bases are settings over the released
-# recipe (config.RELEASED), "default" (TrainConfig() as it is now) or "demo" (`munit demo`'s recipe,
-# demo.demo_train_config); "today" is the default before this study. Changes apply in order; nested
-# tables ("model", "loss") merge.
+# recipe (config.RELEASED), "default" (TrainConfig()) or "demo" (`munit demo`'s recipe,
+# demo.demo_train_config); "today" is the default before this study. "default" keeps the adversarial
+# weight 1 that its records were run with: the default now is "default+gan-2x" (adopted 2026-12-01;
+# the demo's recipe keeps 1). Changes apply in order; nested tables ("model", "loss") merge.
 BASES: dict[str, dict] = {
     "released": dict(precision="fp32"),
     "today": dict(precision="bf16", reuse_translations=True),
-    "default": {},
-    "demo": {},
+    "default": {"loss": {"gan_w": 1.0}},
+    "demo": {"loss": {"gan_w": 1.0}},
 }
 CHANGES: dict[str, dict] = {
     "ema": {},  # the EMA is scored in every run (it does not change training): a name for the rows
@@ -112,8 +113,8 @@ def recipe_config(name: str, seed: int, iterations: int, setting: str = "w32") -
     if base not in BASES or any(c not in CHANGES for c in changes):
         raise SystemExit(f"unknown recipe {name!r}: BASE+CHANGE+... with BASE in {', '.join(BASES)} "
                          f"and CHANGE in {', '.join(CHANGES)}")
-    start = {"default": TrainConfig(), "demo": demo_train_config()}.get(base)
-    values = to_dict(start) if start else _merge(to_dict(RELEASED), BASES[base])
+    start = {"default": TrainConfig(), "demo": demo_train_config()}.get(base, RELEASED)
+    values = _merge(to_dict(start), BASES[base])
     values["model"] = {**values["model"], **SETTINGS[setting]["model"]}
     for change in changes:  # after the setting's model, so a change may alter the model too
         values = _merge(values, CHANGES[change])

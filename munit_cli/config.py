@@ -96,7 +96,9 @@ class ModelConfig:
 class LossWeights:
     """Weights of the objective's terms; names follow the released configs."""
 
-    gan_w: float = 1.0          # adversarial loss
+    # Adversarial loss. 2 (released: 1): against the reconstruction and cycle losses at 10 each it
+    # keeps more of each shape, more evenly filled (benchmarks/quality.py; docs/quality.md).
+    gan_w: float = 2.0
     recon_x_w: float = 10.0     # image reconstruction within a domain
     recon_s_w: float = 1.0      # style reconstruction after translation
     recon_c_w: float = 1.0      # content reconstruction after translation
