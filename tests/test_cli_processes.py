@@ -25,6 +25,13 @@ from .conftest import FIXTURE_DIR, TINY_TOML, write_metric_weights
 MUNIT = Path(sys.executable).parent / "munit"
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts: run from a shell's background job (`cmd &`),
+    the suite inherits SIGINT ignored, and a Python child then never raises KeyboardInterrupt. A
+    terminal's foreground process has the default disposition; so does the child."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def munit(*args: str, cwd: Path, timeout: int = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     assert MUNIT.is_file(), f"no munit entry point beside {sys.executable}; install the project (README)"
     env = {**os.environ, "COLUMNS": "200", **(env or {})}
@@ -146,7 +153,7 @@ def test_demo(tmp_path):
 
 def test_a_second_demo_into_the_same_folder_is_refused(tmp_path):
     first = subprocess.Popen([str(MUNIT), "demo", "--iterations", "100000", "--device", "cpu"], cwd=tmp_path,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=default_sigint)
     try:
         lock = tmp_path / "munit-demo" / ".train.lock"
         deadline = time.time() + 120
@@ -209,7 +216,7 @@ def test_translate_interrupted_says_how_many_inputs_it_wrote(imported, tmp_path)
         shutil.copyfile(tmp_path / "many" / "0.jpg", tmp_path / "many" / f"{k}.jpg")
     proc = subprocess.Popen([str(MUNIT), "translate", "many", "--checkpoint", str(imported), "-n", "2",
                              "--image-size", "32", "--out", "out"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "out").glob("*_grid.png")):
         time.sleep(0.1)

@@ -184,7 +184,7 @@ def test_a_reset_connection_is_resumed_on_the_next_run(server, tmp_path):
 def test_ctrl_c_keeps_the_part_downloaded_and_says_how_to_resume(server, tmp_path):
     import signal
 
-    from .test_cli_processes import MUNIT
+    from .test_cli_processes import MUNIT, default_sigint
 
     data = afhq_zip()
     server.files["/afhq.zip"] = data
@@ -192,7 +192,7 @@ def test_ctrl_c_keeps_the_part_downloaded_and_says_how_to_resume(server, tmp_pat
     url = f"{server.url}/afhq.zip"
     part = tmp_path / "data/afhq.zip.part"
     proc = subprocess.Popen([str(MUNIT), "data", "get", "afhq", "--url", url], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 60
     while not (part.exists() and part.stat().st_size >= len(data) // 2) and time.monotonic() < deadline:
         time.sleep(0.1)
