@@ -40,6 +40,33 @@ def test_ema_weights_load_on_request(model, tmp_path):
     assert load_checkpoint(path, use_ema=True).gen_a.mlp.model[0].fc.weight.abs().sum() == 0
 
 
+def test_generators_only_load_matches_the_full_load(model, tmp_path):
+    """Inference loads a training checkpoint without its discriminators (the generators are built
+    on the meta device and take copies of the file's tensors): the same generators, every tensor
+    real and aligned as the allocator aligns it (not a view into the file's memory map)."""
+    ema = {k: torch.randn_like(v) for k, v in model.state_dict().items() if k.startswith("gen_")}
+    path = save_checkpoint(model, tmp_path / "m.safetensors", step=7, ema=ema)
+    for use_ema in (False, True):
+        full = load_checkpoint(path, use_ema=use_ema)
+        light = load_checkpoint(path, use_ema=use_ema, discriminators=False)
+        assert full.has_discriminators and not light.has_discriminators and light.step == 7 and not light.training
+        light_state = light.state_dict()
+        assert set(light_state) == {k for k in full.state_dict() if k.startswith("gen_")}
+        for name, tensor in light_state.items():
+            assert tensor.device.type == "cpu" and tensor.dtype == torch.float32, name
+            assert tensor.data_ptr() % 64 == 0, name  # c10's CPU allocator aligns to 64 bytes
+            assert torch.equal(tensor, full.state_dict()[name]), name
+        x, s = torch.rand(2, 3, 32, 32), torch.randn(2, TINY_MODEL.style_dim)
+        with torch.no_grad():
+            assert torch.equal(full.translate(x, s), light.translate(x, s))
+    # A tensor stored in another dtype is cast to the model's, as a copying load would.
+    save_file({k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}, str(tmp_path / "half.safetensors"),
+              metadata=ckpt.read_metadata(path))
+    light = load_checkpoint(tmp_path / "half.safetensors", discriminators=False)
+    assert {t.dtype for t in light.state_dict().values()} == {torch.float32}
+    assert torch.equal(light.gen_a.mlp.model[0].fc.weight, model.gen_a.mlp.model[0].fc.weight.bfloat16().float())
+
+
 def test_interrupted_save_keeps_old_file(model, tmp_path, monkeypatch):
     path = save_checkpoint(model, tmp_path / "m.safetensors", step=1)
     before = path.read_bytes()

@@ -28,8 +28,9 @@ def load_model(checkpoint: Path | None, device: str,
         console.print(f"using checkpoint {resolved}", highlight=False)
     checkpoint = resolved
     metadata = read_metadata(checkpoint)
-    model = choose_paths(load_checkpoint(checkpoint, target_device, use_ema=metadata.get("has_ema") == "true"),
-                         target_device.type)
+    model = load_checkpoint(checkpoint, target_device, use_ema=metadata.get("has_ema") == "true",
+                            discriminators=False)
+    model = choose_paths(model, target_device.type)
     device_used = model_device(model)
     resolved = resolve_precision(precision, device_used)
     if precision == "auto":
