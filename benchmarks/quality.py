@@ -29,13 +29,14 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from munit_cli.config import RELEASED, ModelConfig, TrainConfig, replace, to_dict, train_config_from_dict
 from munit_cli.data import image_grid, save_image
 from munit_cli.demo import DEMO_MODEL, DEMO_TRAIN_IMAGES, DOMAINS, demo_train_config, make_shapes_dataset
 from munit_cli.inference import sample_styles, translate
 from munit_cli.model import MUNIT
-from munit_cli.quality import HeldOutShapes, score
+from munit_cli.quality import RULES_VERSION, HeldOutShapes, score
 from munit_cli.train import TrainData, Trainer, ema_decay_at
 
 HERE = Path(__file__).parent
@@ -158,15 +159,20 @@ def run(args: argparse.Namespace) -> None:
     name = run_name(args.setting, args.recipe, args.seed)
     out = RUNS / f"{name}.jsonl"
     out.write_text("")
+    snapshots = RUNS / "weights" / name
+    snapshots.mkdir(parents=True, exist_ok=True)
     started, finite = time.perf_counter(), True
 
     def evaluate(step: int) -> None:
         weights = {"raw": live, f"ema{config.ema_decay}": trainer.ema,
                    **{f"ema{spec}": ema for spec, ema in emas.items()}}
+        # The scored weights are kept (not committed) so that a later score can be computed without training again.
+        save_file({k: v.contiguous() for k, v in trainer.ema.items()}, snapshots / f"step-{step:06d}.safetensors")
         for name, state in weights.items():
             result = translations(config.model, state, test.sketches, styles)
             record = {"setting": args.setting, "recipe": args.recipe, "seed": args.seed, "step": step, "weights": name,
-                      "finite": finite, "seconds": time.perf_counter() - started, **score(result, test.masks).as_dict()}
+                      "finite": finite, "seconds": time.perf_counter() - started, **score(result, test.masks).as_dict(),
+                      "rules": RULES_VERSION}
             with out.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             if step == args.iterations and name != "raw":
@@ -188,6 +194,29 @@ def run(args: argparse.Namespace) -> None:
         if step % args.eval_every == 0 or step == args.iterations:
             finite = finite and bool(torch.isfinite(torch.stack(list(losses.values()))).all())
             evaluate(step)
+
+
+def rescore(args: argparse.Namespace) -> None:
+    """Scores runs again by today's rules from the weights they kept (the EMA's, at every evaluation);
+    records without kept weights (the raw generators, runs from before weights were kept) keep their
+    scores and rules version."""
+    torch.set_num_threads(args.threads)
+    for name in args.runs:
+        path = RUNS / f"{name}.jsonl"
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        first = records[0]
+        config = recipe_config(first["recipe"], first["seed"], 1, first["setting"])
+        test = held_out(first["setting"])
+        styles = sample_styles(K_STYLES, config.model.style_dim, seed=1)
+        done = 0
+        for record in records:
+            kept = RUNS / "weights" / name / f"step-{record['step']:06d}.safetensors"
+            if record["weights"] == f"ema{config.ema_decay}" and kept.is_file():
+                result = translations(config.model, load_file(kept), test.sketches, styles)
+                record.update(score(result, test.masks).as_dict(), rules=RULES_VERSION)
+                done += 1
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        print(f"{name}: {done} of {len(records)} records scored again (rules version {RULES_VERSION})")
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -223,10 +252,13 @@ def report(args: argparse.Namespace) -> None:
     ceiling = score(test.paintings, test.masks)
     print(f"ceiling (real paintings of the held-out shapes, {K_STYLES} colourings each): {ceiling.summary()}")
     floor = [r for r in records if r["step"] == 0 and r["weights"] == "raw"]
+    # target-likeness by today's rules (a step-0 EMA is the untrained model too)
+    floor_now = [r for r in records if r["step"] == 0 and r.get("rules") == RULES_VERSION]
     if floor:
         print(f"floor (untrained, step 0, mean of {len(floor)} runs): content kept "
               f"{statistics.fmean(r['content_kept'] for r in floor):.3f}, target-likeness "
-              f"{statistics.fmean(r['target_likeness'] for r in floor):.1%}, diversity "
+              + (f"{statistics.fmean(r['target_likeness'] for r in floor_now):.1%}" if floor_now else "-")
+              + f", diversity "
               f"{statistics.fmean(r['diversity'] for r in floor):.3f}, even fill "
               + (f"{statistics.fmean(r['even_fill'] for r in floor if 'even_fill' in r):.1%}"
                  if any("even_fill" in r for r in floor) else "-"))
@@ -257,8 +289,9 @@ def report(args: argparse.Namespace) -> None:
 
 def _cell(records: list[dict]) -> str:
     def stat(key: str, fmt: str) -> str:
-        values = [r.get(key) for r in records]
-        if None in values:  # a record from before the score existed
+        values = [r.get(key) if key != "target_likeness" or r.get("rules") == RULES_VERSION else None
+                  for r in records]
+        if None in values:  # a record from before the score existed, or scored by other rules
             return "-"
         spread = (max(values) - min(values)) / 2
         return f"{statistics.fmean(values):{fmt}}" + (f"+-{spread:{fmt}}" if len(values) > 1 else "")
@@ -281,13 +314,16 @@ def main() -> None:
     p.add_argument("recipes", nargs="+")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--setting", choices=list(SETTINGS), default="w32")
+    p = commands.add_parser("rescore")
+    p.add_argument("runs", nargs="+", help="run names, e.g. w32-released-s1")
+    p.add_argument("--threads", type=int, default=2)
     p = commands.add_parser("report")
     p.add_argument("--setting", choices=list(SETTINGS), default="w32")
     p.add_argument("--budgets", type=float, nargs="+", default=[5, 15, 30])
     p.add_argument("--weights", nargs="+", default=["raw", "ema0.999"])
     args = parser.parse_args()
     RUNS.mkdir(exist_ok=True)
-    {"run": run, "speed": speed, "report": report}[args.command](args)
+    {"run": run, "speed": speed, "rescore": rescore, "report": report}[args.command](args)
 
 
 if __name__ == "__main__":

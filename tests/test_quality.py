@@ -64,6 +64,26 @@ def test_even_fill_grades_a_rim_by_its_share_of_the_shape(held_out):
     assert result.even_fill < 0.9
 
 
+def test_a_thin_rim_still_looks_painted_but_a_two_coloured_shape_does_not():
+    """People call a shape with a thin rim of another colour painted (the calibration's labels):
+    the even-fill test looks at the shape's core. A shape painted in two colours, half and half,
+    is not one even colour however its edge looks."""
+    shapes = HeldOutShapes.draw(16, 64, 2, seed=5)
+    masks = shapes.masks[:, None, None].float()
+    inside = (1 - F.max_pool2d(1 - shapes.masks[:, None].float(), 3, stride=1, padding=1))[:, None]
+    rim = masks - inside
+    rimmed = score(shapes.paintings * (1 - rim) + rim * 1.0, shapes.masks)
+    assert rimmed.target_likeness == 1.0 and rimmed.even_fill < 0.9
+    # each shape's left half red and right half blue, on grey
+    columns = torch.arange(64).float()
+    centre = (shapes.masks.float() * columns).sum((1, 2)) / shapes.masks.sum((1, 2))
+    right = (columns > centre[:, None, None]) & shapes.masks
+    red, blue = torch.tensor([1.0, -1, -1]), torch.tensor([-1.0, -1, 1])
+    two_coloured = (shapes.masks & ~right)[:, None, :, :, None] * red + right[:, None, :, :, None] * blue
+    result = score(two_coloured.expand(-1, 2, -1, -1, -1).permute(0, 1, 4, 2, 3), shapes.masks)
+    assert result.content_kept == 1.0 and result.target_likeness == 0.0
+
+
 def test_ema_warms_up_then_holds_its_decay():
     assert ema_decay_at(0, 0.999) == pytest.approx(0.1)
     assert ema_decay_at(80, 0.999) == pytest.approx(0.9)
