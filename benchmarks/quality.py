@@ -129,6 +129,11 @@ def held_out(setting: str) -> HeldOutShapes:
     return HeldOutShapes.draw(N_HELD_OUT, SETTINGS[setting]["size"], K_STYLES, seed=10_000)
 
 
+def held_out_styles(config: TrainConfig) -> torch.Tensor:
+    """The fixed styles every run's held-out sketches are translated in (``run`` and ``rescore`` alike)."""
+    return sample_styles(K_STYLES, config.model.style_dim, seed=1)
+
+
 def run_name(setting: str, recipe: str, seed: int) -> str:
     return f"{setting}-{recipe}-s{seed}"
 
@@ -152,7 +157,7 @@ def run(args: argparse.Namespace) -> None:
     loaders = data.loaders(config, trainer.dist, 0, pin_memory=False)
     streams = [iter(loader) for loader in loaders]
     test = held_out(args.setting)
-    styles = sample_styles(K_STYLES, config.model.style_dim, seed=1)
+    styles = held_out_styles(config)
     live = trainer.generator_state()
     # Extra EMAs (--emas), besides the trainer's own: "0.99" with the trainer's warm-up, "0.999-plain" without.
     emas = {spec: {k: v.clone() for k, v in live.items()} for spec in args.emas}
@@ -207,7 +212,7 @@ def rescore(args: argparse.Namespace) -> None:
         first = records[0]
         config = recipe_config(first["recipe"], first["seed"], 1, first["setting"])
         test = held_out(first["setting"])
-        styles = sample_styles(K_STYLES, config.model.style_dim, seed=1)
+        styles = held_out_styles(config)
         done = 0
         for record in records:
             kept = RUNS / "weights" / name / f"step-{record['step']:06d}.safetensors"

@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from munit_cli.data import to_model_range
-from munit_cli.quality import MIN_AREA, SOLID, erode, foreground, looks_painted
+from munit_cli.quality import MIN_AREA, SOLID, erode, foreground, looks_painted, share_close
 
 HERE = Path(__file__).parent / "target_likeness"
 TILE, PAD, PER_ROW = 64, 2, 10
@@ -46,13 +46,6 @@ def load() -> tuple[list[torch.Tensor], list[dict]]:
     return images, labels
 
 
-def close_share(image: torch.Tensor, region: torch.Tensor, tolerance: float) -> float:
-    pixels = image.flatten(1)[:, region.flatten()]
-    if pixels.shape[1] == 0:
-        return 0.0
-    return ((pixels - pixels.median(1).values[:, None]).abs().amax(0) <= tolerance).float().mean().item()
-
-
 # The rules searched: (colour tolerance, core erosion in pixels, fill share, background share).
 GRID = list(itertools.product((0.1, 0.15, 0.2, 0.25), (0, 1, 2), (0.5, 0.6, 0.7, 0.8, 0.9), (0.8, 0.85, 0.9, 0.95)))
 GRID_TOLERANCES = sorted({rule[0] for rule in GRID})
@@ -64,9 +57,9 @@ def features(image: torch.Tensor) -> dict:
     shape_ok = MIN_AREA <= area <= 1 - MIN_AREA and (erode(fg, 1).sum() / fg.sum().clamp(min=1)).item() >= SOLID
     f = {"shape_ok": shape_ok}
     for tolerance in GRID_TOLERANCES:
-        f[("bg", tolerance)] = close_share(image, ~fg, tolerance)
+        f[("bg", tolerance)] = share_close(image, ~fg, tolerance)
         for radius in (0, 1, 2):
-            f[("fill", tolerance, radius)] = close_share(image, erode(fg, radius) if radius else fg, tolerance)
+            f[("fill", tolerance, radius)] = share_close(image, erode(fg, radius) if radius else fg, tolerance)
     return f
 
 

@@ -79,14 +79,14 @@ def foreground(image: torch.Tensor) -> torch.Tensor:
     return _distance(image, border.median(dim=1).values) > FOREGROUND
 
 
-def share_close(image: torch.Tensor, region: torch.Tensor) -> float:
-    """The share of the ``region`` (bool [H, W]) of ``image`` ([3, H, W] in 0..1) within ``CLOSE`` of the
-    region's median colour: for the foreground, the even fill."""
+def share_close(image: torch.Tensor, region: torch.Tensor, tolerance: float = CLOSE) -> float:
+    """The share of the ``region`` (bool [H, W]) of ``image`` ([3, H, W] in 0..1) within ``tolerance`` of
+    the region's median colour: for the foreground, the even fill."""
     pixels = image.flatten(1)[:, region.flatten()]
     if pixels.shape[1] == 0:
         return 0.0
     median = pixels.median(dim=1).values
-    return ((pixels - median[:, None]).abs().amax(0) <= CLOSE).float().mean().item()
+    return ((pixels - median[:, None]).abs().amax(0) <= tolerance).float().mean().item()
 
 
 def erode(mask: torch.Tensor, radius: int) -> torch.Tensor:
