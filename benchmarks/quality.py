@@ -15,6 +15,7 @@ Runs compare at equal iterations; ``speed`` measures each recipe's iterations pe
 CPU, which ``report`` uses to turn CPU-minute budgets into iterations (training at 2 threads).
 
     python benchmarks/quality.py run today --seed 0 --iterations 8000        # one run -> quality_runs/
+    python benchmarks/quality.py run today --seed 0 --iterations 12000 --continue   # the same run, further
     python benchmarks/quality.py speed released today default               # it/s, 2 threads, idle CPU
     python benchmarks/quality.py report --budgets 5 15 30                      # the table (+ pictures)
 """
@@ -34,9 +35,11 @@ from safetensors.torch import load_file, save_file
 from munit_cli.config import RELEASED, ModelConfig, TrainConfig, replace, to_dict, train_config_from_dict
 from munit_cli.data import image_grid, save_image
 from munit_cli.demo import DEMO_MODEL, DEMO_TRAIN_IMAGES, DOMAINS, demo_train_config, make_shapes_dataset
+from munit_cli.errors import TrainingError
 from munit_cli.inference import sample_styles, translate
 from munit_cli.model import MUNIT
 from munit_cli.quality import RULES_VERSION, HeldOutShapes, score
+from munit_cli.resume import RESUME_FILE
 from munit_cli.train import TrainData, Trainer, ema_decay_at
 
 HERE = Path(__file__).parent
@@ -146,6 +149,10 @@ def translations(model_config: ModelConfig, weights: dict[str, torch.Tensor], sk
 
 
 def run(args: argparse.Namespace) -> None:
+    """Train one recipe, scoring it every ``--eval-every`` iterations; with ``--continue``, from where
+    an earlier run of it stopped (its training state is kept in quality_runs/state/), to
+    ``--iterations``: the records then equal a run straight to that length where the earlier one
+    ended at an evaluation step (the training state includes the random generator's)."""
     torch.set_num_threads(args.threads)
     config = recipe_config(args.recipe, args.seed, args.iterations, args.setting)
     n_train = SETTINGS[args.setting]["n_train"]
@@ -153,20 +160,28 @@ def run(args: argparse.Namespace) -> None:
     if not (data_root / "train" / "paint").is_dir():
         make_shapes_dataset(data_root, n_train=n_train, n_test=4, size=config.image_size, seed=0)
     data = TrainData.from_folder(data_root, *DOMAINS, config)
-    trainer = Trainer(config, None, RUNS / "tmp", DOMAINS, device="cpu")
-    loaders = data.loaders(config, trainer.dist, 0, pin_memory=False)
+    name = run_name(args.setting, args.recipe, args.seed)
+    out = RUNS / f"{name}.jsonl"
+    if args.resume and args.emas:
+        raise SystemExit("--continue keeps the trainer's EMA only; leave out --emas")
+    trainer = Trainer(config, None, RUNS / "state" / name, DOMAINS, device="cpu", resume=args.resume)
+    if trainer.step >= args.iterations:
+        raise SystemExit(f"{name} is already at step {trainer.step}; --iterations must be more to continue it")
+    loaders = data.loaders(config, trainer.dist, trainer.samples_seen, pin_memory=False)
     streams = [iter(loader) for loader in loaders]
     test = held_out(args.setting)
     styles = held_out_styles(config)
     live = trainer.generator_state()
     # Extra EMAs (--emas), besides the trainer's own: "0.99" with the trainer's warm-up, "0.999-plain" without.
     emas = {spec: {k: v.clone() for k, v in live.items()} for spec in args.emas}
-    name = run_name(args.setting, args.recipe, args.seed)
-    out = RUNS / f"{name}.jsonl"
-    out.write_text("")
     snapshots = RUNS / "weights" / name
     snapshots.mkdir(parents=True, exist_ok=True)
-    started, finite = time.perf_counter(), True
+    earlier = [json.loads(line) for line in out.read_text().splitlines()] if args.resume else []
+    if not args.resume:
+        out.write_text("")
+    # Seconds and the finite flag go on from the earlier records.
+    started = time.perf_counter() - max((r["seconds"] for r in earlier), default=0.0)
+    finite = all(r["finite"] for r in earlier)
 
     def evaluate(step: int) -> None:
         weights = {"raw": live, f"ema{config.ema_decay}": trainer.ema,
@@ -187,8 +202,9 @@ def run(args: argparse.Namespace) -> None:
             config.model, trainer.ema, test.sketches, styles), test.masks).summary(), flush=True)
 
     trainer.model.train()
-    evaluate(0)
-    for step in range(1, args.iterations + 1):
+    if not args.resume:
+        evaluate(0)
+    for step in range(trainer.step + 1, args.iterations + 1):
         x_a, x_b = (next(stream)[0] for stream in streams)
         losses = trainer.train_step(x_a, x_b)
         with torch.no_grad():
@@ -199,6 +215,14 @@ def run(args: argparse.Namespace) -> None:
         if step % args.eval_every == 0 or step == args.iterations:
             finite = finite and bool(torch.isfinite(torch.stack(list(losses.values()))).all())
             evaluate(step)
+    trainer.samples_seen = args.iterations * config.batch_size  # this loop feeds the trainer itself
+    try:
+        trainer.save()  # the training state, for --continue (about 180 MB at w32)
+    except TrainingError as e:  # a non-finite loss: the records say so; nothing to continue from
+        print(f"training state not kept: {e}")
+    for path in trainer.ckpt_dir.glob("*.safetensors"):  # the weights are in the resume state too
+        if path.name != RESUME_FILE:
+            path.unlink()
 
 
 def rescore(args: argparse.Namespace) -> None:
@@ -337,6 +361,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--emas", nargs="*", default=[], help="extra EMAs to score, e.g. 0.99 0.999-plain")
     p.add_argument("--setting", choices=list(SETTINGS), default="w32")
+    p.add_argument("--continue", dest="resume", action="store_true",
+                   help="go on from where the run of this recipe, seed and setting stopped")
     p = commands.add_parser("speed")
     p.add_argument("recipes", nargs="+")
     p.add_argument("--threads", type=int, default=2)
