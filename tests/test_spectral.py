@@ -44,7 +44,10 @@ def test_training_forward_and_gradient_match_torch():
         out_theirs.square().sum().backward()
         g_ours = ours.parametrizations.weight.original.grad
         g_theirs = theirs.parametrizations.weight.original.grad
-        torch.testing.assert_close(g_ours, g_theirs, rtol=1e-4, atol=1e-6)
+        # The gradient is G/sigma less a projection onto u v^T: an element near zero is the difference
+        # of terms as large as the largest, so its float32 rounding scales with the largest element
+        # (each implementation is within 4e-7 of it from a float64 reference, seeds 0-4).
+        torch.testing.assert_close(g_ours, g_theirs, rtol=1e-4, atol=2e-6 * g_theirs.abs().max().item())
         for name in ("_u", "_v"):
             torch.testing.assert_close(getattr(ours.parametrizations.weight[0], name),
                                        getattr(theirs.parametrizations.weight[0], name), rtol=1e-5, atol=1e-6)
