@@ -46,7 +46,8 @@ def test_training_forward_and_gradient_match_torch():
         g_theirs = theirs.parametrizations.weight.original.grad
         # The gradient is G/sigma less a projection onto u v^T: an element near zero is the difference
         # of terms as large as the largest, so its float32 rounding scales with the largest element
-        # (each implementation is within 4e-7 of it from a float64 reference, seeds 0-4).
+        # (torch 2.14: each implementation within 4e-7 of it from a float64 reference, seeds 0-4; the
+        # two within 1.1e-6 of it of each other on the 2.4 floor, seeds 0-9).
         torch.testing.assert_close(g_ours, g_theirs, rtol=1e-4, atol=2e-6 * g_theirs.abs().max().item())
         for name in ("_u", "_v"):
             torch.testing.assert_close(getattr(ours.parametrizations.weight[0], name),
