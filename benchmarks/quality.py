@@ -16,6 +16,8 @@ CPU, which ``report`` uses to turn CPU-minute budgets into iterations (training 
 
     python benchmarks/quality.py run today --seed 0 --iterations 8000        # one run -> quality_runs/
     python benchmarks/quality.py run today --seed 0 --iterations 12000 --continue   # the same run, further
+    python benchmarks/quality.py run today+lr-decay --seed 0 --iterations 12000 --branch-from today
+        # the change from where the run of ``today`` stopped: its state and records are copied first
     python benchmarks/quality.py speed released today default               # it/s, 2 threads, idle CPU
     python benchmarks/quality.py report --budgets 5 15 30                      # the table (+ pictures)
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -81,6 +84,9 @@ CHANGES: dict[str, dict] = {
     "gan-4x": {"loss": {"gan_w": 4.0}},
     "style-2x": {"loss": {"recon_s_w": 2.0}},
     "no-cycle": {"loss": {"recon_x_cyc_w": 0.0}},
+    # the learning rates fall linearly to 0 over the run's second half (CycleGAN's schedule); its
+    # first half is the recipe without it, so a run of it can branch from one (run --branch-from)
+    "lr-decay": {"lr_decay": 0.5},
     "augment": {"dis_augment": "translation+cutout+colour"},  # DiffAugment's policy for few images
     "betas-0-0.99": {"beta1": 0.0, "beta2": 0.99},
     "no-weight-decay": {"weight_decay": 0.0},
@@ -98,9 +104,9 @@ CHANGES: dict[str, dict] = {
 }
 
 
-# Changes of loss weights alone: the step computes the same thing, so a recipe with them is timed as
-# the recipe without them (``timed_as``).
-WEIGHT_ONLY = {"gan-2x", "gan-4x", "style-2x"}
+# Changes of loss weights or schedules alone: the step computes the same thing, so a recipe with them
+# is timed as the recipe without them (``timed_as``).
+WEIGHT_ONLY = {"gan-2x", "gan-4x", "style-2x", "lr-decay"}
 
 
 def timed_as(recipe: str) -> str:
@@ -162,6 +168,9 @@ def run(args: argparse.Namespace) -> None:
     data = TrainData.from_folder(data_root, *DOMAINS, config)
     name = run_name(args.setting, args.recipe, args.seed)
     out = RUNS / f"{name}.jsonl"
+    if args.branch_from:
+        branch(run_name(args.setting, args.branch_from, args.seed), name, args.recipe)
+        args.resume = True
     if args.resume and args.emas:
         raise SystemExit("--continue keeps the trainer's EMA only; leave out --emas")
     trainer = Trainer(config, None, RUNS / "state" / name, DOMAINS, device="cpu", resume=args.resume)
@@ -223,6 +232,20 @@ def run(args: argparse.Namespace) -> None:
     for path in trainer.ckpt_dir.glob("*.safetensors"):  # the weights are in the resume state too
         if path.name != RESUME_FILE:
             path.unlink()
+
+
+def branch(parent: str, name: str, recipe: str) -> None:
+    """Start run ``name`` as a copy of run ``parent``: its training state, kept weights and records
+    (renamed to ``recipe``), for a change that leaves training up to the parent's last step as it was
+    (``lr-decay``'s first half, for instance): the pair then differs only by the change from there."""
+    state = RUNS / "state" / parent
+    if not (state / "checkpoints" / RESUME_FILE).is_file():
+        raise SystemExit(f"--branch-from: {parent} kept no training state; run it first")
+    for kept in ("state", "weights"):
+        shutil.rmtree(RUNS / kept / name, ignore_errors=True)
+        shutil.copytree(RUNS / kept / parent, RUNS / kept / name)
+    records = [json.loads(line) for line in (RUNS / f"{parent}.jsonl").read_text().splitlines()]
+    (RUNS / f"{name}.jsonl").write_text("".join(json.dumps({**r, "recipe": recipe}) + "\n" for r in records))
 
 
 def rescore(args: argparse.Namespace) -> None:
@@ -363,6 +386,8 @@ def main() -> None:
     p.add_argument("--setting", choices=list(SETTINGS), default="w32")
     p.add_argument("--continue", dest="resume", action="store_true",
                    help="go on from where the run of this recipe, seed and setting stopped")
+    p.add_argument("--branch-from", metavar="RECIPE",
+                   help="go on from where the run of RECIPE (same seed and setting) stopped, as this recipe")
     p = commands.add_parser("speed")
     p.add_argument("recipes", nargs="+")
     p.add_argument("--threads", type=int, default=2)

@@ -136,6 +136,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     lr_step: int = 100_000         # halve (lr_gamma) the learning rate every lr_step iterations
     lr_gamma: float = 0.5
+    # Over this last share of the run's iterations the learning rates fall linearly to 0 (CycleGAN's
+    # schedule, after the step schedule); 0: constant to the end, as released.
+    lr_decay: float = 0.0
     ema_decay: float = 0.999       # EMA of the generators (warmed up, see train.ema_decay_at); 0: off
     r1_gamma: float = 0.0          # R1 penalty on the discriminators' gradients at real images; 0: off
     r1_every: int = 16             # apply R1 every this many steps (scaled to match, as StyleGAN2 does)
@@ -174,6 +177,9 @@ class TrainConfig:
             raise ConfigError(f"image_size {self.image_size} is too small for this model (the style "
                               f"encoder and discriminator downsample it to nothing); use at least {smallest}",
                               "image_size")
+        if not 0.0 <= self.lr_decay <= 1.0:
+            raise ConfigError(f"lr_decay must be in [0, 1] (the share of the run over which the learning "
+                              f"rates fall to 0; 0 turns it off); got {self.lr_decay}", "lr_decay")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1); got {self.ema_decay}", "ema_decay")
         if self.lr <= 0:

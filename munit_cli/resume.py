@@ -84,7 +84,7 @@ def load_resume_state(path: Path, model: MUNIT, ema: dict[str, torch.Tensor] | N
 
 # Settings added after runs were first saved, with the values that keep an older run training as it
 # did (the defaults may have moved on since): a resumed run never changes recipe by itself.
-_BEFORE_IT_EXISTED = {"lr_dis": None, "r1_gamma": 0.0, "r1_every": 16}  # every other setting is saved
+_BEFORE_IT_EXISTED = {"lr_dis": None, "r1_gamma": 0.0, "r1_every": 16, "lr_decay": 0.0}  # every other setting is saved
 
 
 def config_from_saved(values: dict) -> TrainConfig:

@@ -40,9 +40,14 @@ from .runs import LATEST_CHECKPOINT, RUN_FILE
 
 
 def lr_at(step: int, config: TrainConfig, lr: float | None = None) -> float:
-    """Step schedule of the release: multiply ``lr`` (default: the generators') by ``lr_gamma`` every
-    ``lr_step`` iterations."""
-    return (config.lr if lr is None else lr) * config.lr_gamma ** (step // config.lr_step)
+    """``lr`` (default: the generators') at ``step`` (counted from 0): the release's step schedule
+    (times ``lr_gamma`` every ``lr_step`` iterations), then, over the last ``lr_decay`` share of the
+    run, a linear fall to 0 (at the last step, 1/n of the rate for a decay over n steps)."""
+    rate = (config.lr if lr is None else lr) * config.lr_gamma ** (step // config.lr_step)
+    decay_steps = round(config.lr_decay * config.iterations)
+    if decay_steps > 0:
+        rate *= min(1.0, (config.iterations - step) / decay_steps)
+    return rate
 
 
 def ema_decay_at(step: int, decay: float) -> float:

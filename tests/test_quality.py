@@ -11,10 +11,11 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from munit_cli.cli import app
-from munit_cli.config import RELEASED, TrainConfig
+from munit_cli.config import RELEASED, TrainConfig, replace
+from munit_cli.errors import ConfigError
 from munit_cli.losses import r1_penalty
 from munit_cli.quality import HeldOutShapes, score
-from munit_cli.train import Trainer, ema_decay_at
+from munit_cli.train import Trainer, ema_decay_at, lr_at
 
 from .conftest import tiny_train_config
 
@@ -109,6 +110,24 @@ def test_the_discriminators_learning_rate_is_their_own():
     trainer.train_step(x, x)  # the second step's rates: halved once
     assert trainer.opt_gen.param_groups[0]["lr"] == pytest.approx(0.5e-4)
     assert trainer.opt_dis.param_groups[0]["lr"] == pytest.approx(2e-4)
+
+
+def test_the_learning_rates_fall_linearly_to_zero_over_the_last_share_of_the_run():
+    config = tiny_train_config(lr=1e-4, lr_dis=4e-4, iterations=8, lr_decay=0.5)  # constant to step 4
+    assert [lr_at(step, config) for step in range(8)] == pytest.approx(
+        [1e-4] * 4 + [1e-4, 0.75e-4, 0.5e-4, 0.25e-4])
+    trainer = Trainer(config, None, "/nonexistent", ("a", "b"), device="cpu")
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    for _ in range(7):
+        trainer.train_step(x, x)  # the seventh step (step 6) runs at half the rates
+    assert trainer.opt_gen.param_groups[0]["lr"] == pytest.approx(0.5e-4)
+    assert trainer.opt_dis.param_groups[0]["lr"] == pytest.approx(2e-4)
+    with_steps = replace(config, lr_step=2, lr_gamma=0.5)  # the step schedule first, then the fall
+    assert lr_at(6, with_steps) == pytest.approx(1e-4 * 0.5 ** 3 * 0.5)
+    assert lr_at(7, tiny_train_config(iterations=8)) == tiny_train_config().lr  # off by default
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="lr_decay"):
+            tiny_train_config(lr_decay=bad).validate()
 
 
 def test_r1_penalises_the_gradient_at_real_images_every_k_steps():
