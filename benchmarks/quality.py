@@ -147,6 +147,11 @@ def run_name(setting: str, recipe: str, seed: int) -> str:
     return f"{setting}-{recipe}-s{seed}"
 
 
+def read_records(path: Path) -> list[dict]:
+    """A run's records, one JSON object a line."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def translations(model_config: ModelConfig, weights: dict[str, torch.Tensor], sketches: torch.Tensor,
                  styles: torch.Tensor) -> torch.Tensor:
     model = MUNIT(model_config, DOMAINS, discriminators=False, init_weights=False)
@@ -168,12 +173,12 @@ def run(args: argparse.Namespace) -> None:
     data = TrainData.from_folder(data_root, *DOMAINS, config)
     name = run_name(args.setting, args.recipe, args.seed)
     out = RUNS / f"{name}.jsonl"
+    resume = args.resume or args.branch_from is not None
     if args.branch_from:
         branch(run_name(args.setting, args.branch_from, args.seed), name, args.recipe)
-        args.resume = True
-    if args.resume and args.emas:
+    if resume and args.emas:
         raise SystemExit("--continue keeps the trainer's EMA only; leave out --emas")
-    trainer = Trainer(config, None, RUNS / "state" / name, DOMAINS, device="cpu", resume=args.resume)
+    trainer = Trainer(config, None, RUNS / "state" / name, DOMAINS, device="cpu", resume=resume)
     if trainer.step >= args.iterations:
         raise SystemExit(f"{name} is already at step {trainer.step}; --iterations must be more to continue it")
     loaders = data.loaders(config, trainer.dist, trainer.samples_seen, pin_memory=False)
@@ -185,8 +190,8 @@ def run(args: argparse.Namespace) -> None:
     emas = {spec: {k: v.clone() for k, v in live.items()} for spec in args.emas}
     snapshots = RUNS / "weights" / name
     snapshots.mkdir(parents=True, exist_ok=True)
-    earlier = [json.loads(line) for line in out.read_text().splitlines()] if args.resume else []
-    if not args.resume:
+    earlier = read_records(out) if resume else []
+    if not resume:
         out.write_text("")
     # Seconds and the finite flag go on from the earlier records.
     started = time.perf_counter() - max((r["seconds"] for r in earlier), default=0.0)
@@ -211,7 +216,7 @@ def run(args: argparse.Namespace) -> None:
             config.model, trainer.ema, test.sketches, styles), test.masks).summary(), flush=True)
 
     trainer.model.train()
-    if not args.resume:
+    if not resume:
         evaluate(0)
     for step in range(trainer.step + 1, args.iterations + 1):
         x_a, x_b = (next(stream)[0] for stream in streams)
@@ -244,7 +249,7 @@ def branch(parent: str, name: str, recipe: str) -> None:
     for kept in ("state", "weights"):
         shutil.rmtree(RUNS / kept / name, ignore_errors=True)
         shutil.copytree(RUNS / kept / parent, RUNS / kept / name)
-    records = [json.loads(line) for line in (RUNS / f"{parent}.jsonl").read_text().splitlines()]
+    records = read_records(RUNS / f"{parent}.jsonl")
     (RUNS / f"{name}.jsonl").write_text("".join(json.dumps({**r, "recipe": recipe}) + "\n" for r in records))
 
 
@@ -255,7 +260,7 @@ def rescore(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     for name in args.runs:
         path = RUNS / f"{name}.jsonl"
-        records = [json.loads(line) for line in path.read_text().splitlines()]
+        records = read_records(path)
         first = records[0]
         config = recipe_config(first["recipe"], first["seed"], 1, first["setting"])
         test = held_out(first["setting"])
