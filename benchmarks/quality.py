@@ -20,6 +20,7 @@ CPU, which ``report`` uses to turn CPU-minute budgets into iterations (training 
         # the change from where the run of ``today`` stopped: its state and records are copied first
     python benchmarks/quality.py speed released today default               # it/s, 2 threads, idle CPU
     python benchmarks/quality.py report --budgets 5 15 30                      # the table (+ pictures)
+    python benchmarks/quality.py compare today today+ttur --seeds 0 1 --steps 1000 2000   # seed by seed
 """
 
 from __future__ import annotations
@@ -346,7 +347,7 @@ def report(args: argparse.Namespace) -> None:
     recipes = sorted({r["recipe"] for r in records}, key=lambda name: (name.count("+"), name))
     for weights in args.weights:
         print(f"\nweights: {weights}")
-        print(f"{'recipe':24}{'it/s':>6}{'seeds':>6}" + "".join(f"{f'{b} min':>56}" for b in args.budgets))
+        print(f"{'recipe':24}{'it/s':>6}{'seeds':>6}" + "".join(f" {f'{b} min':>62}" for b in args.budgets))
         for recipe in recipes:
             mine = [r for r in records if r["recipe"] == recipe and r["weights"] == weights]
             speed = speeds.get(recipe, speeds.get(timed_as(recipe)))
@@ -361,9 +362,27 @@ def report(args: argparse.Namespace) -> None:
                     steps = [r for r in mine if r["seed"] == seed]
                     if max(r["step"] for r in steps) >= 0.9 * target:
                         at.append(max((r for r in steps if r["step"] <= target), key=lambda r: r["step"]))
-                cells.append(_cell(at) if len(at) == len(seeds) else "-")
+                # over the seeds that got that far, saying how many where some did not
+                partial = f" ({len(at)}/{len(seeds)} seeds)" if 0 < len(at) < len(seeds) else ""
+                cells.append(_cell(at) + partial if at else "-")
             flag = "" if all(r["finite"] for r in mine) else " (non-finite loss)"
-            print(f"{recipe:24}{speed:6.2f}{len(seeds):6}" + "".join(f"{c:>56}" for c in cells) + flag)
+            print(f"{recipe:24}{speed:6.2f}{len(seeds):6}" + "".join(f" {c:>62}" for c in cells) + flag)
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Recipes side by side at equal iterations, seed by seed (the EMA's scores): one seed's runs share
+    their initial weights and data order, so the pair's difference is less noisy than across seeds."""
+    print(f"{args.setting}, {args.weights}; cells: content IoU / target-likeness / even fill / diversity")
+    print(f"{'seed':>4}{'step':>6}" + "".join(f"{recipe:>40}" for recipe in args.recipes))
+    for seed in args.seeds:
+        runs = []
+        for recipe in args.recipes:
+            path = RUNS / f"{run_name(args.setting, recipe, seed)}.jsonl"
+            records = read_records(path) if path.is_file() else []
+            runs.append({r["step"]: r for r in records if r["weights"] == args.weights})
+        for step in args.steps:
+            cells = [_cell([run[step]]) if step in run else "-" for run in runs]
+            print(f"{seed:>4}{step:>6}" + "".join(f"{c:>40}" for c in cells))
 
 
 def _cell(records: list[dict]) -> str:
@@ -400,13 +419,19 @@ def main() -> None:
     p = commands.add_parser("rescore")
     p.add_argument("runs", nargs="+", help="run names, e.g. w32-released-s1")
     p.add_argument("--threads", type=int, default=2)
+    p = commands.add_parser("compare")
+    p.add_argument("recipes", nargs="+")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--steps", type=int, nargs="+", default=[1000, 2000])
+    p.add_argument("--setting", choices=list(SETTINGS), default="w32")
+    p.add_argument("--weights", default="ema0.999")
     p = commands.add_parser("report")
     p.add_argument("--setting", choices=list(SETTINGS), default="w32")
     p.add_argument("--budgets", type=float, nargs="+", default=[5, 15, 30])
     p.add_argument("--weights", nargs="+", default=["raw", "ema0.999"])
     args = parser.parse_args()
     RUNS.mkdir(exist_ok=True)
-    {"run": run, "speed": speed, "rescore": rescore, "report": report}[args.command](args)
+    {"run": run, "speed": speed, "rescore": rescore, "report": report, "compare": compare}[args.command](args)
 
 
 if __name__ == "__main__":
