@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> None:
     test = held_out(args.setting)
     styles = held_out_styles(config)
     live = trainer.generator_state()
-    # Extra EMAs (--emas), besides the trainer's own: "0.99" with the trainer's warm-up, "0.999-plain" without.
+    # Extra EMAs (--emas), besides the trainer's own (extra_ema_decay says how they are read).
     emas = {spec: {k: v.clone() for k, v in live.items()} for spec in args.emas}
     snapshots = RUNS / "weights" / name
     snapshots.mkdir(parents=True, exist_ok=True)
@@ -224,9 +224,7 @@ def run(args: argparse.Namespace) -> None:
         losses = trainer.train_step(x_a, x_b)
         with torch.no_grad():
             for spec, ema in emas.items():
-                decay = float(spec.removesuffix("-plain"))
-                decay = decay if spec.endswith("-plain") else ema_decay_at(step - 1, decay)
-                torch._foreach_lerp_(list(ema.values()), list(live.values()), 1 - decay)
+                torch._foreach_lerp_(list(ema.values()), list(live.values()), 1 - extra_ema_decay(spec, step - 1))
         if step % args.eval_every == 0 or step == args.iterations:
             finite = finite and bool(torch.isfinite(torch.stack(list(losses.values()))).all())
             evaluate(step)
@@ -238,6 +236,19 @@ def run(args: argparse.Namespace) -> None:
     for path in trainer.ckpt_dir.glob("*.safetensors"):  # the weights are in the resume state too
         if path.name != RESUME_FILE:
             path.unlink()
+
+
+def extra_ema_decay(spec: str, step: int) -> float:
+    """The decay at ``step`` (from 0) of an extra EMA: "0.99" with the trainer's warm-up, "0.999-plain"
+    without one, "0.9999-w3" with the warm-up (1 + step) / (3 + step) in place of the trainer's
+    (1 + step) / (10 + step): a longer average while it lasts (k = 2 would be the plain mean of
+    every step so far; larger k, the more recent steps)."""
+    if spec.endswith("-plain"):
+        return float(spec.removesuffix("-plain"))
+    decay, _, warmup = spec.partition("-w")
+    if not warmup:
+        return ema_decay_at(step, float(decay))
+    return min(float(decay), (1 + step) / (int(warmup) + step))
 
 
 def branch(parent: str, name: str, recipe: str) -> None:
@@ -406,7 +417,7 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=8000)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--emas", nargs="*", default=[], help="extra EMAs to score, e.g. 0.99 0.999-plain")
+    p.add_argument("--emas", nargs="*", default=[], help="extra EMAs to score, e.g. 0.99 0.999-plain 0.9999-w3")
     p.add_argument("--setting", choices=list(SETTINGS), default="w32")
     p.add_argument("--continue", dest="resume", action="store_true",
                    help="go on from where the run of this recipe, seed and setting stopped")
