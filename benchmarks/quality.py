@@ -21,6 +21,7 @@ CPU, which ``report`` uses to turn CPU-minute budgets into iterations (training 
     python benchmarks/quality.py speed released today default               # it/s, 2 threads, idle CPU
     python benchmarks/quality.py report --budgets 5 15 30                      # the table (+ pictures)
     python benchmarks/quality.py compare today today+ttur --seeds 0 1 --steps 1000 2000   # seed by seed
+    python benchmarks/quality.py picture w32-today-s0 --step 1000   # a run's picture from its kept weights
 """
 
 from __future__ import annotations
@@ -211,8 +212,7 @@ def run(args: argparse.Namespace) -> None:
             with out.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             if step == args.iterations and name != "raw":
-                rows = [[x, *r] for x, r in zip(test.sketches[:8], result[:8])]
-                save_image(image_grid(rows), RUNS / f"{run_name(args.setting, args.recipe, args.seed)}-{name}.png")
+                save_picture(test.sketches, result, RUNS / f"{run_name(args.setting, args.recipe, args.seed)}-{name}.png")
         print(f"{args.setting} {args.recipe} seed {args.seed} step {step}: " + score(translations(
             config.model, trainer.ema, test.sketches, styles), test.masks).summary(), flush=True)
 
@@ -236,6 +236,28 @@ def run(args: argparse.Namespace) -> None:
     for path in trainer.ckpt_dir.glob("*.safetensors"):  # the weights are in the resume state too
         if path.name != RESUME_FILE:
             path.unlink()
+
+
+def save_picture(sketches: torch.Tensor, result: torch.Tensor, path: Path) -> None:
+    """The first 8 held-out sketches (left) and their translations in the fixed styles."""
+    save_image(image_grid([[x, *r] for x, r in zip(sketches[:8], result[:8])]), path)
+
+
+def picture(args: argparse.Namespace) -> None:
+    """A run's picture at one evaluation step, from the EMA weights it kept there (for a run stopped
+    before its last step, or to look back at an earlier one)."""
+    torch.set_num_threads(args.threads)
+    setting, recipe_and_seed = args.run.split("-", 1)
+    recipe, seed = recipe_and_seed.rsplit("-s", 1)
+    kept = RUNS / "weights" / args.run / f"step-{args.step:06d}.safetensors"
+    if not kept.is_file():
+        raise SystemExit(f"{args.run} kept no weights at step {args.step} ({kept} is missing)")
+    config = recipe_config(recipe, int(seed), args.step, setting)
+    test = held_out(setting)
+    result = translations(config.model, load_file(kept), test.sketches[:8], held_out_styles(config))
+    out = RUNS / f"{args.run}-ema{config.ema_decay}-step{args.step}.png"
+    save_picture(test.sketches, result, out)
+    print(out)
 
 
 def extra_ema_decay(spec: str, step: int) -> float:
@@ -381,7 +403,7 @@ def report(args: argparse.Namespace) -> None:
 
 
 def compare(args: argparse.Namespace) -> None:
-    """Recipes side by side at equal iterations, seed by seed (the EMA's scores): one seed's runs share
+    """Recipes side by side at equal iterations, seed by seed (by default the EMA's scores): one seed's runs share
     their initial weights and data order, so the pair's difference is less noisy than across seeds."""
     print(f"{args.setting}, {args.weights}; cells: content IoU / target-likeness / even fill / diversity")
     print(f"{'seed':>4}{'step':>6}" + "".join(f"{recipe:>40}" for recipe in args.recipes))
@@ -430,6 +452,10 @@ def main() -> None:
     p = commands.add_parser("rescore")
     p.add_argument("runs", nargs="+", help="run names, e.g. w32-released-s1")
     p.add_argument("--threads", type=int, default=2)
+    p = commands.add_parser("picture")
+    p.add_argument("run", help="a run name, e.g. w32-default+gan-2x-s3")
+    p.add_argument("--step", type=int, required=True)
+    p.add_argument("--threads", type=int, default=2)
     p = commands.add_parser("compare")
     p.add_argument("recipes", nargs="+")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -442,7 +468,8 @@ def main() -> None:
     p.add_argument("--weights", nargs="+", default=["raw", "ema0.999"])
     args = parser.parse_args()
     RUNS.mkdir(exist_ok=True)
-    {"run": run, "speed": speed, "rescore": rescore, "report": report, "compare": compare}[args.command](args)
+    {"run": run, "speed": speed, "rescore": rescore, "report": report, "compare": compare,
+     "picture": picture}[args.command](args)
 
 
 if __name__ == "__main__":
