@@ -247,13 +247,12 @@ def picture(args: argparse.Namespace) -> None:
     """A run's picture at one evaluation step, from the EMA weights it kept there (for a run stopped
     before its last step, or to look back at an earlier one)."""
     torch.set_num_threads(args.threads)
-    setting, recipe_and_seed = args.run.split("-", 1)
-    recipe, seed = recipe_and_seed.rsplit("-s", 1)
     kept = RUNS / "weights" / args.run / f"step-{args.step:06d}.safetensors"
     if not kept.is_file():
         raise SystemExit(f"{args.run} kept no weights at step {args.step} ({kept} is missing)")
-    config = recipe_config(recipe, int(seed), args.step, setting)
-    test = held_out(setting)
+    first = read_records(RUNS / f"{args.run}.jsonl")[0]  # the run's recipe, seed and setting, as rescore reads them
+    config = recipe_config(first["recipe"], first["seed"], args.step, first["setting"])
+    test = held_out(first["setting"])
     result = translations(config.model, load_file(kept), test.sketches[:8], held_out_styles(config))
     out = RUNS / f"{args.run}-ema{config.ema_decay}-step{args.step}.png"
     save_picture(test.sketches, result, out)
@@ -359,8 +358,7 @@ def recipe_speeds(setting: str, reference: str = "default") -> dict[str, float]:
 
 def report(args: argparse.Namespace) -> None:
     speeds = recipe_speeds(args.setting)
-    records = [json.loads(line) for path in sorted(RUNS.glob(f"{args.setting}-*.jsonl"))
-               for line in path.read_text().splitlines()]
+    records = [r for path in sorted(RUNS.glob(f"{args.setting}-*.jsonl")) for r in read_records(path)]
     test = held_out(args.setting)
     ceiling = score(test.paintings, test.masks)
     print(f"ceiling (real paintings of the held-out shapes, {K_STYLES} colourings each): {ceiling.summary()}")
