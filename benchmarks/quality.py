@@ -85,6 +85,7 @@ CHANGES: dict[str, dict] = {
     "gan-2x": {"loss": {"gan_w": 2.0}},
     "gan-4x": {"loss": {"gan_w": 4.0}},
     "style-2x": {"loss": {"recon_s_w": 2.0}},
+    "content-2x": {"loss": {"recon_c_w": 2.0}},
     "no-cycle": {"loss": {"recon_x_cyc_w": 0.0}},
     # the learning rates fall linearly to 0 over the run's second half (CycleGAN's schedule); its
     # first half is the recipe without it, so a run of it can branch from one (run --branch-from)
@@ -96,6 +97,7 @@ CHANGES: dict[str, dict] = {
     "no-reuse": {"reuse_translations": False},
     "batch-1": {"batch_size": 1},  # the default's batch size until this study adopted 4
     "batch-4": {"batch_size": 4},
+    "batch-8": {"batch_size": 8},  # on a CPU 1.24x the images a second of batch 4 (w32, Xeon with AMX)
     "fp32": {"precision": "fp32"},
     # the model, not the recipe: two downsamplings and four residual blocks (as released) where the
     # setting has fewer, so the content code sees the whole shape (filling it needs inside/outside)
@@ -108,7 +110,7 @@ CHANGES: dict[str, dict] = {
 
 # Changes of loss weights or schedules alone: the step computes the same thing, so a recipe with them
 # is timed as the recipe without them (``timed_as``).
-WEIGHT_ONLY = {"gan-2x", "gan-4x", "style-2x", "lr-decay"}
+WEIGHT_ONLY = {"gan-2x", "gan-4x", "style-2x", "content-2x", "lr-decay"}
 
 
 def timed_as(recipe: str) -> str:
@@ -262,14 +264,11 @@ def picture(args: argparse.Namespace) -> None:
 def extra_ema_decay(spec: str, step: int) -> float:
     """The decay at ``step`` (from 0) of an extra EMA: "0.99" with the trainer's warm-up, "0.999-plain"
     without one, "0.9999-w3" with the warm-up (1 + step) / (3 + step) in place of the trainer's
-    (1 + step) / (10 + step): a longer average while it lasts (k = 2 would be the plain mean of
-    every step so far; larger k, the more recent steps)."""
+    (1 + step) / (10 + step) (``train.ema_decay_at``'s ``warmup``)."""
     if spec.endswith("-plain"):
         return float(spec.removesuffix("-plain"))
     decay, _, warmup = spec.partition("-w")
-    if not warmup:
-        return ema_decay_at(step, float(decay))
-    return min(float(decay), (1 + step) / (int(warmup) + step))
+    return ema_decay_at(step, float(decay), int(warmup or 10))
 
 
 def branch(parent: str, name: str, recipe: str) -> None:
@@ -330,6 +329,10 @@ def speed(args: argparse.Namespace) -> None:
 
 
 TIMING_NOISE = 0.15  # how much one recipe's timings vary from minute to minute (results_quality_speed_cpu.txt)
+# Budgets are minutes on the machine the study began on (an AMD EPYC, Zen 4, 2 cores). A ``speed``
+# command run elsewhere says so in its comment with this mark, and times the reference recipe too:
+# its timings are converted by the reference's speed ratio, whichever machine is faster.
+OTHER_MACHINE = "other machine:"
 
 
 def recipe_speeds(setting: str, reference: str = "default") -> dict[str, float]:
@@ -337,20 +340,22 @@ def recipe_speeds(setting: str, reference: str = "default") -> dict[str, float]:
     ``speed`` command also timed the reference recipe and found it slower than its best by more than
     timings vary from minute to minute (15%), the machine was slower that day: the command's timings
     are scaled up by the reference's slowdown first, so that a recipe timed only on a slow day is not
-    undercounted."""
-    blocks: list[dict[str, float]] = [{}]
+    undercounted. A command on another machine (``OTHER_MACHINE``) is always scaled so."""
+    blocks: list[tuple[bool, dict[str, float]]] = [(False, {})]
     for line in (HERE / "results_quality_speed_cpu.txt").read_text().splitlines():
         if line.startswith("$"):
-            blocks.append({})
+            blocks.append((OTHER_MACHINE in line, {}))
         elif line.startswith("{"):
             record = json.loads(line)
             if record["setting"] == setting:
-                blocks[-1][record["recipe"]] = record["it_per_s"]
-    best_reference = max((b[reference] for b in blocks if reference in b), default=None)
+                blocks[-1][1][record["recipe"]] = record["it_per_s"]
+    best_reference = max((b[reference] for other, b in blocks if reference in b and not other), default=None)
     speeds: dict[str, float] = {}
-    for block in blocks:
+    for other, block in blocks:
+        if other and reference not in block:
+            raise SystemExit(f"a speed command on another machine must time {reference!r} too")
         slowdown = best_reference / block[reference] if reference in block else 1.0
-        slowdown = slowdown if slowdown > 1 + TIMING_NOISE else 1.0
+        slowdown = slowdown if other or slowdown > 1 + TIMING_NOISE else 1.0
         for recipe, it_per_s in block.items():
             speeds[recipe] = max(it_per_s * slowdown, speeds.get(recipe, 0.0))
     return speeds

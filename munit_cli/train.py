@@ -50,11 +50,12 @@ def lr_at(step: int, config: TrainConfig, lr: float | None = None) -> float:
     return rate
 
 
-def ema_decay_at(step: int, decay: float) -> float:
+def ema_decay_at(step: int, decay: float, warmup: int = 10) -> float:
     """The EMA's decay at ``step`` (counted from 0): ``decay``, less while the average is young, so
     that early checkpoints are not dominated by the random initial weights: (1 + step) / (10 + step)
-    is 0.1 at the first step, 0.9 at the 81st, and reaches 0.999 near step 9,000."""
-    return min(decay, (1 + step) / (10 + step))
+    is 0.1 at the first step, 0.9 at the 81st, and reaches 0.999 near step 9,000. A smaller
+    ``warmup`` averages over more of the steps so far (2: their plain mean), a larger one fewer."""
+    return min(decay, (1 + step) / (warmup + step))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -90,6 +90,9 @@ def test_ema_warms_up_then_holds_its_decay():
     assert ema_decay_at(80, 0.999) == pytest.approx(0.9)
     assert ema_decay_at(100_000, 0.999) == 0.999
     assert ema_decay_at(0, 0.5) == 0.1 and ema_decay_at(10, 0.5) == 0.5
+    # a warm-up of 2 is the plain mean of the steps so far: the (1+t)-th update weighs 1 / (2+t)
+    assert ema_decay_at(8, 0.999, warmup=2) == pytest.approx(9 / 10)
+    assert ema_decay_at(8, 0.5, warmup=2) == 0.5
 
 
 def test_the_first_ema_update_weighs_the_trained_weights_by_the_warm_up():
