@@ -43,7 +43,7 @@ from munit_cli.demo import DEMO_MODEL, DEMO_TRAIN_IMAGES, DOMAINS, demo_train_co
 from munit_cli.errors import TrainingError
 from munit_cli.inference import sample_styles, translate
 from munit_cli.model import MUNIT
-from munit_cli.quality import RULES_VERSION, HeldOutShapes, score
+from munit_cli.quality import RULES_VERSION, HeldOutShapes, erode, foreground, score
 from munit_cli.resume import RESUME_FILE
 from munit_cli.train import TrainData, Trainer, ema_decay_at
 
@@ -248,20 +248,51 @@ def save_picture(sketches: torch.Tensor, result: torch.Tensor, path: Path) -> No
     save_image(image_grid([[x, *r] for x, r in zip(sketches[:8], result[:8])]), path)
 
 
+def kept_translations(run: str, step: int) -> tuple[TrainConfig, HeldOutShapes, torch.Tensor]:
+    """A run's held-out translations from the EMA weights it kept at ``step``, with its config and
+    held-out set (the run's recipe, seed and setting read from its records, as ``rescore`` reads them)."""
+    kept = RUNS / "weights" / run / f"step-{step:06d}.safetensors"
+    if not kept.is_file():
+        raise SystemExit(f"{run} kept no weights at step {step} ({kept} is missing)")
+    first = read_records(RUNS / f"{run}.jsonl")[0]
+    config = recipe_config(first["recipe"], first["seed"], step, first["setting"])
+    test = held_out(first["setting"])
+    return config, test, translations(config.model, load_file(kept), test.sketches, held_out_styles(config))
+
+
 def picture(args: argparse.Namespace) -> None:
     """A run's picture at one evaluation step, from the EMA weights it kept there (for a run stopped
     before its last step, or to look back at an earlier one)."""
     torch.set_num_threads(args.threads)
-    kept = RUNS / "weights" / args.run / f"step-{args.step:06d}.safetensors"
-    if not kept.is_file():
-        raise SystemExit(f"{args.run} kept no weights at step {args.step} ({kept} is missing)")
-    first = read_records(RUNS / f"{args.run}.jsonl")[0]  # the run's recipe, seed and setting, as rescore reads them
-    config = recipe_config(first["recipe"], first["seed"], args.step, first["setting"])
-    test = held_out(first["setting"])
-    result = translations(config.model, load_file(kept), test.sketches[:8], held_out_styles(config))
+    config, test, result = kept_translations(args.run, args.step)
     out = RUNS / f"{args.run}-ema{config.ema_decay}-step{args.step}.png"
-    save_picture(test.sketches, result, out)
+    save_picture(test.sketches, result[:8], out)
     print(out)
+
+
+EDGE = 2  # pixels: a wrong foreground pixel this close to the shape is its edge's (blur, a rim), farther the background's
+
+
+def errors(args: argparse.Namespace) -> None:
+    """Where a run's translations lose content kept (IoU): the share of each translation's foreground
+    on the true shape (precision) and of the shape it covers (recall), and whether the wrong
+    foreground pixels hug the shape's edge (a soft edge or a rim) or lie farther out (blotches,
+    shadows)."""
+    torch.set_num_threads(args.threads)
+    for step in args.steps:
+        _, test, result = kept_translations(args.run, step)
+        images = (result.float().clamp(-1, 1) + 1) / 2
+        counts = torch.zeros(5)  # true, shape pixels, foreground pixels, wrong near the edge, wrong farther out
+        for i, mask in enumerate(test.masks):
+            near = ~erode(~mask, EDGE)  # the shape grown by EDGE pixels
+            for image in images[i]:
+                fg = foreground(image)
+                counts += torch.tensor([(fg & mask).sum(), mask.sum(), fg.sum(), (fg & near & ~mask).sum(),
+                                        (fg & ~near).sum()], dtype=torch.float)
+        true, shape, fg, near_edge, far = counts.tolist()
+        print(f"{args.run} step {step}: precision {true / fg:.3f}, recall {true / shape:.3f}; wrong foreground "
+              f"{(fg - true) / shape:.3f} of the shape's area ({near_edge / shape:.3f} within {EDGE} px of its "
+              f"edge, {far / shape:.3f} farther out); missed {(shape - true) / shape:.3f}", flush=True)
 
 
 def extra_ema_decay(spec: str, step: int) -> float:
@@ -463,6 +494,10 @@ def main() -> None:
     p.add_argument("run", help="a run name, e.g. w32-default+gan-2x-s3")
     p.add_argument("--step", type=int, required=True)
     p.add_argument("--threads", type=int, default=2)
+    p = commands.add_parser("errors")
+    p.add_argument("run", help="a run name, e.g. w32-default+gan-2x-s3")
+    p.add_argument("--steps", type=int, nargs="+", required=True)
+    p.add_argument("--threads", type=int, default=2)
     p = commands.add_parser("compare")
     p.add_argument("recipes", nargs="+")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -476,7 +511,7 @@ def main() -> None:
     args = parser.parse_args()
     RUNS.mkdir(exist_ok=True)
     {"run": run, "speed": speed, "rescore": rescore, "report": report, "compare": compare,
-     "picture": picture}[args.command](args)
+     "picture": picture, "errors": errors}[args.command](args)
 
 
 if __name__ == "__main__":
