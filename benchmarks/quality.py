@@ -63,8 +63,9 @@ SETTINGS = {
 # A recipe is a base and changes, "BASE+CHANGE+CHANGE...": bases are settings over the released
 # recipe (config.RELEASED), "default" (TrainConfig()) or "demo" (`munit demo`'s recipe,
 # demo.demo_train_config); "today" is the default before this study. "default" keeps the adversarial
-# weight 1 that its records were run with: the default now is "default+gan-2x" (adopted 2026-12-01;
-# the demo's recipe keeps 1). Changes apply in order; nested tables ("model", "loss") merge.
+# weight 1 that its records were run with: the default now is "default+gan-2x" (adopted 2026-12-01),
+# and so does "demo": `munit demo`'s recipe now is "demo+gan-2x" (adopted 2026-12-02). Changes apply
+# in order; nested tables ("model", "loss") merge.
 BASES: dict[str, dict] = {
     "released": dict(precision="fp32"),
     "today": dict(precision="bf16", reuse_translations=True),
