@@ -22,6 +22,7 @@ CPU, which ``report`` uses to turn CPU-minute budgets into iterations (training 
     python benchmarks/quality.py report --budgets 5 15 30                      # the table (+ pictures)
     python benchmarks/quality.py compare today today+ttur --seeds 0 1 --steps 1000 2000   # seed by seed
     python benchmarks/quality.py picture w32-today-s0 --step 1000   # a run's picture from its kept weights
+    python benchmarks/quality.py errors w32-today-s0 --steps 1000   # where its content kept is lost
 """
 
 from __future__ import annotations
@@ -249,23 +250,33 @@ def save_picture(sketches: torch.Tensor, result: torch.Tensor, path: Path) -> No
     save_image(image_grid([[x, *r] for x, r in zip(sketches[:8], result[:8])]), path)
 
 
-def kept_translations(run: str, step: int) -> tuple[TrainConfig, HeldOutShapes, torch.Tensor]:
-    """A run's held-out translations from the EMA weights it kept at ``step``, with its config and
-    held-out set (the run's recipe, seed and setting read from its records, as ``rescore`` reads them)."""
-    kept = RUNS / "weights" / run / f"step-{step:06d}.safetensors"
+def kept_path(run: str, step: int) -> Path:
+    """Where a run kept its EMA weights of ``step``."""
+    return RUNS / "weights" / run / f"step-{step:06d}.safetensors"
+
+
+def run_setup(run: str) -> tuple[TrainConfig, HeldOutShapes, torch.Tensor]:
+    """A run's config, held-out set and fixed styles, its recipe, seed and setting read from its records."""
+    first = read_records(RUNS / f"{run}.jsonl")[0]
+    config = recipe_config(first["recipe"], first["seed"], 1, first["setting"])
+    return config, held_out(first["setting"]), held_out_styles(config)
+
+
+def kept_translations(run: str, step: int, config: TrainConfig, test: HeldOutShapes,
+                      styles: torch.Tensor) -> torch.Tensor:
+    """A run's held-out translations from the EMA weights it kept at ``step``."""
+    kept = kept_path(run, step)
     if not kept.is_file():
         raise SystemExit(f"{run} kept no weights at step {step} ({kept} is missing)")
-    first = read_records(RUNS / f"{run}.jsonl")[0]
-    config = recipe_config(first["recipe"], first["seed"], step, first["setting"])
-    test = held_out(first["setting"])
-    return config, test, translations(config.model, load_file(kept), test.sketches, held_out_styles(config))
+    return translations(config.model, load_file(kept), test.sketches, styles)
 
 
 def picture(args: argparse.Namespace) -> None:
     """A run's picture at one evaluation step, from the EMA weights it kept there (for a run stopped
     before its last step, or to look back at an earlier one)."""
     torch.set_num_threads(args.threads)
-    config, test, result = kept_translations(args.run, args.step)
+    config, test, styles = run_setup(args.run)
+    result = kept_translations(args.run, args.step, config, test, styles)
     out = RUNS / f"{args.run}-ema{config.ema_decay}-step{args.step}.png"
     save_picture(test.sketches, result[:8], out)
     print(out)
@@ -280,8 +291,9 @@ def errors(args: argparse.Namespace) -> None:
     foreground pixels hug the shape's edge (a soft edge or a rim) or lie farther out (blotches,
     shadows)."""
     torch.set_num_threads(args.threads)
+    config, test, styles = run_setup(args.run)
     for step in args.steps:
-        _, test, result = kept_translations(args.run, step)
+        result = kept_translations(args.run, step, config, test, styles)
         images = (result.float().clamp(-1, 1) + 1) / 2
         counts = torch.zeros(5)  # true, shape pixels, foreground pixels, wrong near the edge, wrong farther out
         for i, mask in enumerate(test.masks):
@@ -328,15 +340,11 @@ def rescore(args: argparse.Namespace) -> None:
     for name in args.runs:
         path = RUNS / f"{name}.jsonl"
         records = read_records(path)
-        first = records[0]
-        config = recipe_config(first["recipe"], first["seed"], 1, first["setting"])
-        test = held_out(first["setting"])
-        styles = held_out_styles(config)
+        config, test, styles = run_setup(name)
         done = 0
         for record in records:
-            kept = RUNS / "weights" / name / f"step-{record['step']:06d}.safetensors"
-            if record["weights"] == f"ema{config.ema_decay}" and kept.is_file():
-                result = translations(config.model, load_file(kept), test.sketches, styles)
+            if record["weights"] == f"ema{config.ema_decay}" and kept_path(name, record["step"]).is_file():
+                result = kept_translations(name, record["step"], config, test, styles)
                 record.update(score(result, test.masks).as_dict(), rules=RULES_VERSION)
                 done += 1
         path.write_text("".join(json.dumps(r) + "\n" for r in records))
