@@ -106,6 +106,9 @@ class LossWeights:
     # default: the largest gain in content kept on benchmarks/quality.py (results_quality_cpu.txt).
     recon_x_cyc_w: float = 10.0
     vgg_w: float = 0.0          # domain-invariant perceptual loss (VGG16 relu5_3)
+    # Diversity-sensitive term (StarGAN v2's; not in the release): each content is decoded in a second
+    # random style as well, and the mean pixel difference of the two translations is rewarded.
+    ds_w: float = 0.0
 
     def validate(self) -> LossWeights:
         for f in fields(self):

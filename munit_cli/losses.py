@@ -147,21 +147,31 @@ def weighted_sum(losses: dict[str, torch.Tensor], weights: list[tuple[float, str
 
 def generator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch.Tensor, s_b: torch.Tensor,
                      weights: LossWeights, vgg: Callable | None = None,
-                     return_translations: bool = False, augment: Augment | None = None) -> dict[str, torch.Tensor]:
+                     return_translations: bool = False, augment: Augment | None = None,
+                     second_styles: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Every generator term and their weighted ``total``.
 
     ``s_a``/``s_b`` are the random target styles ([N, style_dim] or [N, style_dim, 1, 1]).
     With ``return_translations`` the dict also holds ``x_ab``/``x_ba`` (not losses) so the
     discriminator step can reuse them. ``augment`` is applied to what the discriminators see.
+    ``second_styles`` (a second random style per image and domain) is needed when ``ds_w > 0``.
     """
     augment = augment or _identity
     w, gan_type = weights, model.config.gan_type
     s_a, s_b = s_a.flatten(1), s_b.flatten(1)
-    # Encode; then each decoder reconstructs its own domain and translates the other in one batch.
+    # Encode; then each decoder reconstructs its own domain and translates the other in one batch
+    # (with the diversity term, in a second style too).
     c_a, s_a_prime = model.gen_a.encode(x_a)
     c_b, s_b_prime = model.gen_b.encode(x_b)
-    x_a_recon, x_ba = decode_together(model.gen_a, (c_a, s_a_prime), (c_b, s_a))
-    x_b_recon, x_ab = decode_together(model.gen_b, (c_b, s_b_prime), (c_a, s_b))
+    if w.ds_w > 0:
+        if second_styles is None:
+            raise ConfigError("ds_w > 0 needs second_styles: a second random style per image for each domain")
+        s_a2, s_b2 = (s.flatten(1) for s in second_styles)
+        x_a_recon, x_ba, x_ba2 = decode_together(model.gen_a, (c_a, s_a_prime), (c_b, s_a), (c_b, s_a2))
+        x_b_recon, x_ab, x_ab2 = decode_together(model.gen_b, (c_b, s_b_prime), (c_a, s_b), (c_a, s_b2))
+    else:
+        x_a_recon, x_ba = decode_together(model.gen_a, (c_a, s_a_prime), (c_b, s_a))
+        x_b_recon, x_ab = decode_together(model.gen_b, (c_b, s_b_prime), (c_a, s_b))
     # Encode the translations again.
     c_b_recon, s_a_recon = model.gen_a.encode(x_ba)
     c_a_recon, s_b_recon = model.gen_b.encode(x_ab)
@@ -189,10 +199,13 @@ def generator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch.Ten
         losses["vgg_b"] = vgg(x_ab, x_a)
     else:
         losses["vgg_a"] = losses["vgg_b"] = zero
+    if w.ds_w > 0:  # negative: the more two styles' translations of one content differ, the lower the loss
+        losses["ds_a"] = -l1(x_ba, x_ba2)
+        losses["ds_b"] = -l1(x_ab, x_ab2)
 
     losses["total"] = weighted_sum(losses, [
         (w.gan_w, "adv"), (w.recon_x_w, "recon_x"), (w.recon_s_w, "recon_s"), (w.recon_c_w, "recon_c"),
-        (w.recon_x_cyc_w, "cyc_x"), (w.vgg_w, "vgg")])
+        (w.recon_x_cyc_w, "cyc_x"), (w.vgg_w, "vgg"), (w.ds_w, "ds")])
     if return_translations:
         losses["x_ab"], losses["x_ba"] = x_ab, x_ba
     return losses

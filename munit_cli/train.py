@@ -130,9 +130,10 @@ class GeneratorObjective(nn.Module):
         self.weights = config.loss
         self.augment = augment
 
-    def forward(self, x_a, x_b, s_a, s_b) -> dict[str, torch.Tensor]:
+    def forward(self, x_a, x_b, s_a, s_b, *second_styles) -> dict[str, torch.Tensor]:
         return generator_losses(self._model[0], x_a, x_b, s_a, s_b, self.weights, self._vgg[0],
-                                return_translations=True, augment=self.augment)
+                                return_translations=True, augment=self.augment,
+                                second_styles=tuple(second_styles) or None)
 
 
 class DiscriminatorObjective(nn.Module):
@@ -295,10 +296,16 @@ class Trainer:
             s_a = torch.randn(n, style_dim, device=self.device)
             s_b = torch.randn(n, style_dim, device=self.device)
 
+        # The diversity term decodes each content in a second style (drawn only then: a recipe without
+        # it draws the same numbers as before it existed).
+        second_styles = (torch.randn(n, style_dim, device=self.device),
+                         torch.randn(n, style_dim, device=self.device)) if c.loss.ds_w > 0 else ()
+
         # Update G (both generators); the discriminators are frozen for this step.
         model.dis_a.requires_grad_(False)
         model.dis_b.requires_grad_(False)
-        gen = self.compiled.run(self.gen_objective, (x_a, x_b, s_a, s_b), self._autocast, self._backward(self.opt_gen))
+        gen = self.compiled.run(self.gen_objective, (x_a, x_b, s_a, s_b, *second_styles), self._autocast,
+                                self._backward(self.opt_gen))
         fake_a, fake_b = gen.pop("x_ba").detach(), gen.pop("x_ab").detach()
         self.scaler.step(self.opt_gen)
         model.dis_a.requires_grad_(True)

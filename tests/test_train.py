@@ -329,6 +329,22 @@ def test_cli_train_lists_each_domains_images_once(shapes_root, tmp_path, monkeyp
     assert sorted(listed) == ["test/paint", "test/sketch", "train/paint", "train/sketch"]  # held out: its own
 
 
+def test_diversity_term_trains_and_leaves_other_recipes_alone(shapes_root, tmp_path):
+    """ds_w > 0 draws a second style per image after the first ones, so the first step's other
+    generator terms are those of the recipe without it (to float32 rounding: the decoders run one
+    batch of 3N rather than 2N); without it there is no such term."""
+    steps = {}
+    for ds_w in (0.0, 1.0):
+        config = tiny_train_config(iterations=1, loss=LossWeights(ds_w=ds_w))
+        data = TrainData.from_folder(shapes_root, "sketch", "paint", config)
+        trainer = Trainer(config, data, tmp_path / f"run-{ds_w}", ("sketch", "paint"), device="cpu")
+        steps[ds_w] = trainer.train_step(*data.samples)
+    assert steps[1.0]["gen/ds_a"] < 0 and steps[1.0]["gen/ds_b"] < 0
+    assert "gen/ds_a" not in steps[0.0]
+    for term in ("adv_a", "recon_x_b", "cyc_x_a", "recon_s_b"):
+        torch.testing.assert_close(steps[0.0][f"gen/{term}"], steps[1.0][f"gen/{term}"], rtol=1e-4, atol=0)
+
+
 def test_perceptual_loss_trains_with_random_vgg(shapes_root, tmp_path):
     """vgg_w > 0 adds the VGG16 relu5_3 term (random weights here: no download in tests)."""
     from munit_cli.perceptual import PerceptualLoss
