@@ -165,7 +165,7 @@ def test_a_second_demo_into_the_same_folder_is_refused(tmp_path):
         assert f"munit-demo is in use by another munit demo (process {first.pid})" in second.stderr
     finally:
         first.send_signal(signal.SIGINT)
-        try:  # a bound, not a timing: once, on a machine loaded 2.5x over its cores, 120 s was too few
+        try:  # a bound, not a timing: once, with two benchmark runs beside the suite, 120 s was too few
             first.wait(timeout=300)
         except subprocess.TimeoutExpired:
             first.kill()  # leave no demo training behind
