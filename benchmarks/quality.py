@@ -114,15 +114,15 @@ CHANGES: dict[str, dict] = {
     # demo's model 3), aimed at the soft edges and mottled fills that `errors` finds; cheaper too
     "dis-layers-3": {"model": {"dis_n_layer": 3}},
     "dis-layers-2": {"model": {"dis_n_layer": 2}},
-    # StarGAN v2's diversity-sensitive term (loss.ds_w): a second style's translation of each content,
-    # their difference rewarded; aimed at the styles the default makes too alike (diversity)
-    "ds-1": {"loss": {"ds_w": 1.0}},
     # one image scale more (w32 and the demo's model have 3 and 2): with dis-layers-2, small patches
     # judged at full size and the whole shape at the smallest scale
     "dis-scales-3": {"model": {"dis_num_scales": 3}},
     # a discriminator twice as wide (w32 has 32 filters in its first layer, the demo's model 16)
     "dis-dim-64": {"model": {"dis_dim": 64}},
     "dis-dim-32": {"model": {"dis_dim": 32}},
+    # StarGAN v2's diversity-sensitive term (loss.ds_w): a second style's translation of each content,
+    # their difference rewarded; aimed at the styles the default makes too alike (diversity)
+    "ds-1": {"loss": {"ds_w": 1.0}},
 }
 
 
@@ -223,17 +223,19 @@ def run(args: argparse.Namespace) -> None:
                    **{f"ema{spec}": ema for spec, ema in emas.items()}}
         # The scored weights are kept (not committed) so that a later score can be computed without training again.
         save_file({k: v.contiguous() for k, v in trainer.ema.items()}, kept_path(name, step))
+        scores = {}
         for label, state in weights.items():
             result = translations(config.model, state, test.sketches, styles)
+            scores[label] = score(result, test.masks)
             record = {"setting": args.setting, "recipe": args.recipe, "seed": args.seed, "step": step, "weights": label,
-                      "finite": finite, "seconds": time.perf_counter() - started, **score(result, test.masks).as_dict(),
+                      "finite": finite, "seconds": time.perf_counter() - started, **scores[label].as_dict(),
                       "rules": RULES_VERSION}
             with out.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             if step == args.iterations and label != "raw":
                 save_picture(test.sketches, result, RUNS / f"{name}-{label}.png")
-        print(f"{args.setting} {args.recipe} seed {args.seed} step {step}: " + score(translations(
-            config.model, trainer.ema, test.sketches, styles), test.masks).summary(), flush=True)
+        print(f"{args.setting} {args.recipe} seed {args.seed} step {step}: "
+              + scores[f"ema{config.ema_decay}"].summary(), flush=True)
 
     trainer.model.train()
     if not resume:
