@@ -163,15 +163,14 @@ def generator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch.Ten
     # (with the diversity term, in a second style too).
     c_a, s_a_prime = model.gen_a.encode(x_a)
     c_b, s_b_prime = model.gen_b.encode(x_b)
+    second_a, second_b = [], []  # (content, second style) pairs, with the diversity term only
     if w.ds_w > 0:
         if second_styles is None:
             raise ConfigError("ds_w > 0 needs second_styles: a second random style per image for each domain")
         s_a2, s_b2 = (s.flatten(1) for s in second_styles)
-        x_a_recon, x_ba, x_ba2 = decode_together(model.gen_a, (c_a, s_a_prime), (c_b, s_a), (c_b, s_a2))
-        x_b_recon, x_ab, x_ab2 = decode_together(model.gen_b, (c_b, s_b_prime), (c_a, s_b), (c_a, s_b2))
-    else:
-        x_a_recon, x_ba = decode_together(model.gen_a, (c_a, s_a_prime), (c_b, s_a))
-        x_b_recon, x_ab = decode_together(model.gen_b, (c_b, s_b_prime), (c_a, s_b))
+        second_a, second_b = [(c_b, s_a2)], [(c_a, s_b2)]
+    x_a_recon, x_ba, *x_ba2 = decode_together(model.gen_a, (c_a, s_a_prime), (c_b, s_a), *second_a)
+    x_b_recon, x_ab, *x_ab2 = decode_together(model.gen_b, (c_b, s_b_prime), (c_a, s_b), *second_b)
     # Encode the translations again.
     c_b_recon, s_a_recon = model.gen_a.encode(x_ba)
     c_a_recon, s_b_recon = model.gen_b.encode(x_ab)
@@ -200,8 +199,8 @@ def generator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch.Ten
     else:
         losses["vgg_a"] = losses["vgg_b"] = zero
     if w.ds_w > 0:  # negative: the more two styles' translations of one content differ, the lower the loss
-        losses["ds_a"] = -l1(x_ba, x_ba2)
-        losses["ds_b"] = -l1(x_ab, x_ab2)
+        losses["ds_a"] = -l1(x_ba, *x_ba2)
+        losses["ds_b"] = -l1(x_ab, *x_ab2)
 
     losses["total"] = weighted_sum(losses, [
         (w.gan_w, "adv"), (w.recon_x_w, "recon_x"), (w.recon_s_w, "recon_s"), (w.recon_c_w, "recon_c"),
