@@ -123,6 +123,14 @@ CHANGES: dict[str, dict] = {
     # StarGAN v2's diversity-sensitive term (loss.ds_w): a second style's translation of each content,
     # their difference rewarded; aimed at the styles the default makes too alike (diversity)
     "ds-1": {"loss": {"ds_w": 1.0}},
+    # one downsampling where w32 has two: a content code at half the image's side (32x32 at 64x64, as
+    # the demo's 16x16 at 32x32), so edges are placed to 2 pixels, not 4; the residual blocks cost the
+    # same (4x the positions, half the channels), aimed at the soft edges `errors` finds
+    "down-1": {"model": {"n_downsample": 1}},
+    # DRIT's content discriminator (model.content_dis, loss.content_gan_w 1): the two domains' content
+    # codes asked to agree directly, so that the paint decoder meets sketch codes like those it learns
+    # to reconstruct crisply; aimed at the outline's rim and the soft edges
+    "content-dis": {"model": {"content_dis": True}},
 }
 
 

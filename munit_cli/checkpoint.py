@@ -32,7 +32,7 @@ FORMAT_VERSION = 1
 KIND_TRAINING = "training"      # both generators and discriminators (+ EMA generators)
 KIND_GENERATOR = "generator"    # inference bundle: generators only
 KIND_RESUME = "resume"          # training checkpoint plus optimiser and RNG state (--resume)
-DISCRIMINATOR_PREFIXES = ("dis_a.", "dis_b.")
+DISCRIMINATOR_PREFIXES = ("dis_a.", "dis_b.", "dis_content.")
 EMA_PREFIX = "ema."
 STATE_PREFIX = "state."
 
@@ -344,8 +344,8 @@ def import_official(gen_path: str | Path, dis_path: str | Path | None = None,
 def parameter_counts(model: MUNIT) -> dict[str, int]:
     """Parameters per network part, for ``munit info`` and the SPEC's published counts."""
     counts = {}
-    for name in ("gen_a", "gen_b", "dis_a", "dis_b"):
-        module = getattr(model, name)
+    for name in ("gen_a", "gen_b", "dis_a", "dis_b", "dis_content"):
+        module = getattr(model, name, None)
         if module is not None:
             counts[name] = sum(p.numel() for p in module.parameters())
     for part in ("enc_style", "enc_content", "dec", "mlp"):

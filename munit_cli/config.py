@@ -57,6 +57,11 @@ class ModelConfig:
     dis_norm: str = "sn"
     dis_activation: str = "lrelu" # discriminator activation
     gan_type: str = "lsgan"       # adversarial loss: lsgan, nsgan or hinge
+    # A discriminator on the content codes (DRIT's; not in the release) that tells which domain a
+    # code came from, while the content encoders learn to leave it guessing (``loss.content_gan_w``):
+    # it asks the two domains' codes to agree directly, where otherwise only the translations'
+    # realism does.
+    content_dis: bool = False
 
     def validate(self) -> ModelConfig:
         _check_positive(self, "input_channels", "gen_dim", "style_dim", "mlp_dim", "n_downsample",
@@ -69,6 +74,8 @@ class ModelConfig:
         _check_choice("padding", self.padding, PADDINGS)
         _check_choice("dis_norm", self.dis_norm, DIS_NORMS)
         _check_choice("gan_type", self.gan_type, GAN_TYPES)
+        if not isinstance(self.content_dis, bool):
+            raise ConfigError(f"content_dis must be true or false; got {self.content_dis!r}", "content_dis")
         return self
 
     @property
@@ -87,9 +94,10 @@ class ModelConfig:
         return max(2**self.style_n_downsample, 2 ** (self.n_downsample + 1))
 
     def min_image_size(self) -> int:
-        """Smallest training image side: the generators' limit, and the discriminator's last layer
-        at its coarsest scale."""
-        return max(self.min_generator_image_size(), 2 ** (self.dis_n_layer + self.dis_num_scales - 1))
+        """Smallest training image side: the generators' limit, the discriminator's last layer at its
+        coarsest scale, and the content discriminator's two stride-2 convolutions (a code of 4 pixels)."""
+        content_dis = 4 * 2**self.n_downsample if self.content_dis else 0
+        return max(self.min_generator_image_size(), 2 ** (self.dis_n_layer + self.dis_num_scales - 1), content_dis)
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,9 @@ class LossWeights:
     # Diversity-sensitive term (StarGAN v2's; not in the release): each content is decoded in a second
     # random style as well, and the mean pixel difference of the two translations is rewarded.
     ds_w: float = 0.0
+    # The content encoders' adversarial term against the content discriminator (with
+    # ``model.content_dis`` only): each domain's codes pushed to where it cannot tell them apart.
+    content_gan_w: float = 1.0
 
     def validate(self) -> LossWeights:
         for f in fields(self):

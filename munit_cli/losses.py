@@ -8,6 +8,7 @@ Generator terms, for images x_a, x_b and random styles s_a, s_b ~ N(0, I):
 - ``cyc_x``:    || G_a(E_c(x_ab), E_s(x_a)) - x_a ||_1            explicit cycle (released option)
 - ``adv``:      adversarial loss of the translations (eq. 3), summed over discriminator scales
 - ``vgg``:      domain-invariant perceptual loss (section B.2), when a VGG network is passed
+- ``content_adv``: the content codes against a content discriminator (DRIT's), when the model has one
 """
 
 from __future__ import annotations
@@ -70,6 +71,23 @@ def _hinge_gen(out: torch.Tensor) -> torch.Tensor:
 
 def _hinge_dis(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return F.relu(1 + fake).mean() + F.relu(1 - real).mean()
+
+
+def _lsgan_undecided(out: torch.Tensor) -> torch.Tensor:
+    return _mse_to(out, 0.5)  # halfway between the targets of the two domains (1 and 0)
+
+
+def _nsgan_undecided(out: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(out.float(), torch.full_like(out, 0.5, dtype=torch.float32))
+
+
+def _hinge_undecided(out: torch.Tensor) -> torch.Tensor:
+    return _mse_to(out, 0.0)  # halfway between the margins of the two domains (+1 and -1)
+
+
+# What the content encoders aim at against the content discriminator: an output that names neither
+# domain (DRIT's "confusion" target), rather than the other domain's label, which would only swap them.
+UNDECIDED: dict[str, Callable] = {"lsgan": _lsgan_undecided, "nsgan": _nsgan_undecided, "hinge": _hinge_undecided}
 
 
 GAN_LOSSES: dict[str, tuple[Callable, Callable]] = {
@@ -201,19 +219,28 @@ def generator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch.Ten
     if w.ds_w > 0:  # negative: the more two styles' translations of one content differ, the lower the loss
         losses["ds_a"] = -l1(x_ba, *x_ba2)
         losses["ds_b"] = -l1(x_ab, *x_ab2)
+    content_weight = 0.0
+    if model.dis_content is not None:  # each domain's codes where the content discriminator cannot place them
+        undecided = UNDECIDED[gan_type]
+        losses["content_adv_a"] = undecided(model.dis_content(c_a))
+        losses["content_adv_b"] = undecided(model.dis_content(c_b))
+        content_weight = w.content_gan_w
 
     losses["total"] = weighted_sum(losses, [
         (w.gan_w, "adv"), (w.recon_x_w, "recon_x"), (w.recon_s_w, "recon_s"), (w.recon_c_w, "recon_c"),
-        (w.recon_x_cyc_w, "cyc_x"), (w.vgg_w, "vgg"), (w.ds_w, "ds")])
-    if return_translations:
+        (w.recon_x_cyc_w, "cyc_x"), (w.vgg_w, "vgg"), (w.ds_w, "ds"), (content_weight, "content_adv")])
+    if return_translations:  # not losses: what the discriminator step reuses
         losses["x_ab"], losses["x_ba"] = x_ab, x_ba
+        if model.dis_content is not None:
+            losses["c_a"], losses["c_b"] = c_a, c_b
     return losses
 
 
 def discriminator_losses_on(model, x_a: torch.Tensor, x_b: torch.Tensor, fake_a: torch.Tensor,
-                            fake_b: torch.Tensor, weights: LossWeights,
-                            augment: Augment | None = None) -> dict[str, torch.Tensor]:
-    """Discriminator terms for given (already computed) translations into a and into b."""
+                            fake_b: torch.Tensor, weights: LossWeights, augment: Augment | None = None,
+                            contents: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """Discriminator terms for given (already computed) translations into a and into b; with a content
+    discriminator, also for the content codes (c_a, c_b) of x_a and x_b."""
     gan_type = model.config.gan_type
     fake_a, fake_b = fake_a.detach(), fake_b.detach()
     fake_a_out, real_a_out = discriminate_together(model.dis_a, fake_a, x_a, augment=augment)
@@ -222,7 +249,16 @@ def discriminator_losses_on(model, x_a: torch.Tensor, x_b: torch.Tensor, fake_a:
         "dis_a": adversarial_discriminator_loss(fake_a_out, real_a_out, gan_type),
         "dis_b": adversarial_discriminator_loss(fake_b_out, real_b_out, gan_type),
     }
-    losses["total"] = weighted_sum(losses, [(weights.gan_w, "dis")])
+    total = weighted_sum(losses, [(weights.gan_w, "dis")])
+    if model.dis_content is not None:
+        if contents is None:
+            raise ConfigError("a model with a content discriminator needs the content codes for its step")
+        c_a, c_b = (c.detach() for c in contents)
+        out_a, out_b = model.dis_content(torch.cat([c_a, c_b])).split([c_a.shape[0], c_b.shape[0]])
+        # Domain a's codes take the "real" label and b's the "fake": a domain classifier in GAN terms.
+        losses["content_dis"] = adversarial_discriminator_loss([out_b], [out_a], gan_type)
+        total = total + weights.content_gan_w * losses["content_dis"]
+    losses["total"] = total
     return losses
 
 
@@ -230,8 +266,8 @@ def discriminator_losses(model, x_a: torch.Tensor, x_b: torch.Tensor, s_a: torch
                          s_b: torch.Tensor, weights: LossWeights) -> dict[str, torch.Tensor]:
     """The released discriminator step: translate with fresh styles, then score fakes and reals."""
     with torch.no_grad():
-        *_, x_ba, x_ab = translate_both(model, x_a, x_b, s_a.flatten(1), s_b.flatten(1))
-    return discriminator_losses_on(model, x_a, x_b, x_ba, x_ab, weights)
+        c_a, _, c_b, _, x_ba, x_ab = translate_both(model, x_a, x_b, s_a.flatten(1), s_b.flatten(1))
+    return discriminator_losses_on(model, x_a, x_b, x_ba, x_ab, weights, contents=(c_a, c_b))
 
 
 def r1_penalty(dis, real: torch.Tensor, augment: Augment | None = None) -> torch.Tensor:

@@ -8,7 +8,7 @@ from torch.nn.utils import parametrize
 
 from .config import ModelConfig
 from .errors import ConfigError
-from .networks import Generator, MultiScaleDiscriminator
+from .networks import ContentDiscriminator, Generator, MultiScaleDiscriminator
 from .spectral import spectral_norm
 
 
@@ -36,7 +36,8 @@ class MUNIT(nn.Module):
     Args:
         config: the shape of the networks.
         domains: names of domain a and domain b (e.g. ``("dog", "cat")``).
-        discriminators: build ``dis_a``/``dis_b``; inference bundles leave them out.
+        discriminators: build ``dis_a``/``dis_b`` (and ``dis_content``, with ``config.content_dis``);
+            inference bundles leave them out.
         init_weights: draw the released initialisation; False where weights are loaded right after
             (``load_checkpoint``), which saves a quarter of a second per default model.
     """
@@ -56,16 +57,25 @@ class MUNIT(nn.Module):
             _init_weights(self.gen_b, "kaiming")
         self.dis_a: MultiScaleDiscriminator | None = None
         self.dis_b: MultiScaleDiscriminator | None = None
+        self.dis_content: ContentDiscriminator | None = None
         if discriminators:
             self.dis_a = MultiScaleDiscriminator(self.config)
             self.dis_b = MultiScaleDiscriminator(self.config)
             if init_weights:
                 _init_weights(self.dis_a, "gaussian")
                 _init_weights(self.dis_b, "gaussian")
+            if self.config.content_dis:  # built last: a model without it draws what it drew before
+                self.dis_content = ContentDiscriminator(self.config)
+                if init_weights:
+                    _init_weights(self.dis_content, "gaussian")
 
     @property
     def has_discriminators(self) -> bool:
         return self.dis_a is not None
+
+    def discriminator_modules(self) -> list[nn.Module]:
+        """Every discriminator the model has: the two image ones, and the content one if built."""
+        return [d for d in (self.dis_a, self.dis_b, self.dis_content) if d is not None]
 
     def is_forward(self, direction: str) -> bool:
         """True for a -> b (``"dog2cat"``, ``"A2B"``, ``"a2b"``), False for b -> a; ConfigError otherwise."""

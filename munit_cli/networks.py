@@ -187,3 +187,26 @@ class MultiScaleDiscriminator(nn.Module):
                 x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
             outputs.append(net(x))
         return outputs
+
+
+class ContentDiscriminator(nn.Module):
+    """Which domain a content code came from (DRIT's content discriminator): two stride-2
+    convolutions at the code's width, then a 1x1 convolution to a patch map of scores (domain a
+    high, domain b low). Normalised as the image discriminators are."""
+
+    N_LAYERS = 2
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        c, dim = config, config.content_dim
+        norm = "none" if c.dis_norm == "sn" else c.dis_norm
+        layers: list[nn.Module] = [ConvBlock(dim, dim, 4, 2, 1, "none" if i == 0 else norm, c.dis_activation,
+                                             c.padding) for i in range(self.N_LAYERS)]
+        layers.append(nn.Conv2d(dim, 1, 1, 1, 0))
+        self.model = nn.Sequential(*layers)
+        if c.dis_norm == "sn":
+            for conv in [m for m in self.model.modules() if isinstance(m, nn.Conv2d)]:
+                spectral_norm(conv)
+
+    def forward(self, content: torch.Tensor) -> torch.Tensor:
+        return self.model(content)

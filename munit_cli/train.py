@@ -139,13 +139,14 @@ class GeneratorObjective(nn.Module):
 class DiscriminatorObjective(nn.Module):
     def __init__(self, model: MUNIT, config: TrainConfig, augment: Augment | None):
         super().__init__()
-        self.dis_a, self.dis_b = model.dis_a, model.dis_b
+        self.dis_a, self.dis_b, self.dis_content = model.dis_a, model.dis_b, model.dis_content
         self._model = [model]
         self.weights = config.loss
         self.augment = augment
 
-    def forward(self, x_a, x_b, fake_a, fake_b) -> dict[str, torch.Tensor]:
-        return discriminator_losses_on(self._model[0], x_a, x_b, fake_a, fake_b, self.weights, self.augment)
+    def forward(self, x_a, x_b, fake_a, fake_b, *contents) -> dict[str, torch.Tensor]:
+        return discriminator_losses_on(self._model[0], x_a, x_b, fake_a, fake_b, self.weights, self.augment,
+                                       tuple(contents) or None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,7 +216,7 @@ class Trainer:
             from .perceptual import PerceptualLoss
             vgg = (vgg_factory or PerceptualLoss)().to(self.device)
         self.opt_gen = self._adam(list(self.model.gen_a.parameters()) + list(self.model.gen_b.parameters()))
-        self.opt_dis = self._adam(list(self.model.dis_a.parameters()) + list(self.model.dis_b.parameters()))
+        self.opt_dis = self._adam([p for dis in self.model.discriminator_modules() for p in dis.parameters()])
         self.ema = ({k: v.detach().clone() for k, v in self.generator_state().items()}
                     if config.ema_decay > 0 else None)
         self.nonfinite = NonFiniteWatch(self.device)
@@ -302,18 +303,20 @@ class Trainer:
                          torch.randn(n, style_dim, device=self.device)) if c.loss.ds_w > 0 else ()
 
         # Update G (both generators); the discriminators are frozen for this step.
-        model.dis_a.requires_grad_(False)
-        model.dis_b.requires_grad_(False)
+        for dis_net in model.discriminator_modules():
+            dis_net.requires_grad_(False)
         gen = self.compiled.run(self.gen_objective, (x_a, x_b, s_a, s_b, *second_styles), self._autocast,
                                 self._backward(self.opt_gen))
         fake_a, fake_b = gen.pop("x_ba").detach(), gen.pop("x_ab").detach()
+        # The content codes too, where a content discriminator is trained on them.
+        contents = (gen.pop("c_a").detach(), gen.pop("c_b").detach()) if model.dis_content is not None else ()
         self.scaler.step(self.opt_gen)
-        model.dis_a.requires_grad_(True)
-        model.dis_b.requires_grad_(True)
+        for dis_net in model.discriminator_modules():
+            dis_net.requires_grad_(True)
 
         if c.reuse_translations:
             # Update D on the translations the G step already made (detached): no second decode.
-            dis = self._update_discriminators(x_a, x_b, fake_a, fake_b)
+            dis = self._update_discriminators(x_a, x_b, fake_a, fake_b, *contents)
         self.scaler.update()
 
         # Penalise D's gradients at real images, every r1_every steps (lazy regularisation).
@@ -337,12 +340,13 @@ class Trainer:
 
     @torch.no_grad()
     def _translate_for_dis(self, x_a, x_b, s_a, s_b):
+        """Translations for the discriminators (and the content codes, for a content discriminator)."""
         with self._autocast():
-            *_, x_ba, x_ab = translate_both(self.model, x_a, x_b, s_a, s_b)
-        return x_ba, x_ab
+            c_a, _, c_b, _, x_ba, x_ab = translate_both(self.model, x_a, x_b, s_a, s_b)
+        return (x_ba, x_ab, c_a, c_b) if self.model.dis_content is not None else (x_ba, x_ab)
 
-    def _update_discriminators(self, x_a, x_b, fake_a, fake_b) -> dict[str, torch.Tensor]:
-        dis = self.compiled.run(self.dis_objective, (x_a, x_b, fake_a, fake_b), self._autocast,
+    def _update_discriminators(self, x_a, x_b, fake_a, fake_b, *contents) -> dict[str, torch.Tensor]:
+        dis = self.compiled.run(self.dis_objective, (x_a, x_b, fake_a, fake_b, *contents), self._autocast,
                                 self._backward(self.opt_dis))
         self.scaler.step(self.opt_dis)
         return dis

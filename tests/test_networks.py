@@ -127,6 +127,47 @@ def test_diversity_term_rewards_different_translations():
         generator_losses(model, x_a, x_b, s_a, s_b, weights)
 
 
+@pytest.mark.parametrize("gan_type", ["lsgan", "nsgan", "hinge"])
+def test_content_discriminator_tells_the_domains_codes_apart_and_the_encoders_answer(gan_type):
+    """model.content_dis: the discriminator step scores domain a's content codes as real and b's as
+    fake; the generator step's term pushes both domains' codes to its undecided output, and reaches
+    the content encoders only (never the discriminator, nor the styles or decoders)."""
+    # No spectral norm here: its power iteration would move the weights between the calls compared.
+    config = replace(TINY_MODEL, content_dis=True, gan_type=gan_type, dis_norm="none")
+    torch.manual_seed(0)
+    model = MUNIT(config)
+    x_a, x_b = torch.rand(2, 2, 3, 32, 32) * 2 - 1
+    s_a, s_b = torch.randn(2, 2, config.style_dim)
+    with torch.no_grad():
+        c_a, c_b = model.gen_a.enc_content(x_a), model.gen_b.enc_content(x_b)
+    weights = LossWeights(content_gan_w=3.0)
+    dis = discriminator_losses(model, x_a, x_b, s_a, s_b, weights)
+    out_a, out_b = model.dis_content(c_a), model.dis_content(c_b)
+    expected = {"lsgan": (out_b**2).mean() + ((out_a - 1) ** 2).mean(),
+                "nsgan": F.softplus(out_b).mean() + F.softplus(-out_a).mean(),
+                "hinge": F.relu(1 + out_b).mean() + F.relu(1 - out_a).mean()}[gan_type]
+    torch.testing.assert_close(dis["content_dis"], expected)
+    torch.testing.assert_close(dis["total"], 2 * (dis["dis_a"] + dis["dis_b"]) + 3 * dis["content_dis"])
+    undecided = {"lsgan": lambda o: ((o - 0.5) ** 2).mean(),
+                 "nsgan": lambda o: F.binary_cross_entropy_with_logits(o, torch.full_like(o, 0.5)),
+                 "hinge": lambda o: (o**2).mean()}[gan_type]
+    gen = generator_losses(model, x_a, x_b, s_a, s_b, weights)
+    torch.testing.assert_close(gen["content_adv_a"], undecided(out_a))
+    torch.testing.assert_close(gen["content_adv_b"], undecided(out_b))
+    without = generator_losses(model, x_a, x_b, s_a, s_b, replace(weights, content_gan_w=0.0))
+    torch.testing.assert_close(gen["total"], without["total"] + 3 * (gen["content_adv_a"] + gen["content_adv_b"]))
+    term = gen["content_adv_a"] + gen["content_adv_b"]
+    params = dict(model.named_parameters())
+    grads = dict(zip(params, torch.autograd.grad(term, list(params.values()), allow_unused=True)))
+    reached = {name.split(".")[0] + "." + name.split(".")[1] for name, g in grads.items()
+               if g is not None and g.abs().sum() > 0}
+    assert {"gen_a.enc_content", "gen_b.enc_content"} <= reached
+    assert not reached - {"gen_a.enc_content", "gen_b.enc_content", "dis_content.model"}
+    # A model without one has neither term, nor the network.
+    plain = MUNIT(TINY_MODEL)
+    assert plain.dis_content is None and "content_adv_a" not in generator_losses(plain, x_a, x_b, s_a, s_b, weights)
+
+
 def test_decode_has_no_hidden_state():
     """Decoding with one style must not change what a later decode with another style gives."""
     model = MUNIT(TINY_MODEL).eval()
@@ -250,6 +291,13 @@ def test_config_validation_names_field_and_choices():
         TrainConfig(image_size=16).validate()
     with pytest.raises(ConfigError, match="unknown key.*bogus"):
         train_config_from_dict({"loss": {"bogus": 1}})
+    with pytest.raises(ConfigError, match="content_dis must be true or false"):
+        ModelConfig(content_dis="yes").validate()
+    # The content discriminator's two stride-2 convolutions need a code of 4 pixels: 16 at n_downsample 2.
+    small = dict(image_size=12, model=replace(TINY_MODEL, dis_n_layer=2, dis_num_scales=1, style_n_downsample=2))
+    TrainConfig(**small).validate()
+    with pytest.raises(ConfigError, match="use at least 16"):
+        TrainConfig(**{**small, "model": replace(small["model"], content_dis=True)}).validate()
 
 
 def test_config_json_round_trip():

@@ -83,10 +83,14 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(out / "checkpoints" / "latest.safetensors").state_dict()
 
 
-# sn: the power iteration's vectors are state too; augmentation draws from the random stream.
-@pytest.mark.parametrize("dis_norm,dis_augment", [("none", "none"), ("sn", "translation+cutout+colour")])
-def test_resume_gives_identical_weights(shapes_root, tmp_path, dis_norm, dis_augment):
-    changes = dict(ema_decay=0.9, model=replace(TINY_MODEL, dis_norm=dis_norm), dis_augment=dis_augment)
+# sn: the power iteration's vectors are state too; augmentation draws from the random stream; a
+# content discriminator has weights and optimiser moments of its own.
+@pytest.mark.parametrize("dis_norm,dis_augment,content_dis", [("none", "none", False),
+                                                             ("sn", "translation+cutout+colour", False),
+                                                             ("sn", "none", True)])
+def test_resume_gives_identical_weights(shapes_root, tmp_path, dis_norm, dis_augment, content_dis):
+    changes = dict(ema_decay=0.9, model=replace(TINY_MODEL, dis_norm=dis_norm, content_dis=content_dis),
+                   dis_augment=dis_augment)
     straight = tmp_path / "straight"
     _trainer(shapes_root, straight, iterations=4, **changes).fit()
     split = tmp_path / "split"
@@ -95,6 +99,7 @@ def test_resume_gives_identical_weights(shapes_root, tmp_path, dis_norm, dis_aug
     assert result.step == 4
     a, b = _weights(straight), _weights(split)
     assert a.keys() == b.keys()
+    assert any(k.startswith("dis_content.") for k in a) == content_dis
     for key in a:
         assert torch.equal(a[key], b[key]), key
     ema_a = load_checkpoint(straight / "checkpoints" / "latest.safetensors", use_ema=True).state_dict()
