@@ -100,6 +100,9 @@ def test_resume_gives_identical_weights(shapes_root, tmp_path, dis_norm, dis_aug
     a, b = _weights(straight), _weights(split)
     assert a.keys() == b.keys()
     assert any(k.startswith("dis_content.") for k in a) == content_dis
+    # Inference rebuilds the generators alone, leaving every discriminator's weights in the file.
+    generators = load_checkpoint(split / "checkpoints" / "latest.safetensors", discriminators=False).state_dict()
+    assert generators.keys() == {k for k in a if k.startswith(("gen_a.", "gen_b."))}
     for key in a:
         assert torch.equal(a[key], b[key]), key
     ema_a = load_checkpoint(straight / "checkpoints" / "latest.safetensors", use_ema=True).state_dict()
