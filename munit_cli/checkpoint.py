@@ -345,7 +345,7 @@ def parameter_counts(model: MUNIT) -> dict[str, int]:
     """Parameters per network part, for ``munit info`` and the SPEC's published counts."""
     counts = {}
     for name in ("gen_a", "gen_b", "dis_a", "dis_b", "dis_content"):
-        module = getattr(model, name, None)
+        module = getattr(model, name)
         if module is not None:
             counts[name] = sum(p.numel() for p in module.parameters())
     for part in ("enc_style", "enc_content", "dec", "mlp"):

@@ -155,6 +155,23 @@ class Generator(nn.Module):
         return self.decode(content, style)
 
 
+# Spectral norm rescales weights rather than activations: every convolution of a discriminator gets it
+# (as in SN-GAN and imaginaire's MUNIT), the activations no normalisation.
+
+
+def _activation_norm(dis_norm: str) -> str:
+    """The normalisation of a discriminator's activations for ``dis_norm``."""
+    return "none" if dis_norm == "sn" else dis_norm
+
+
+def _with_weight_norm(net: nn.Sequential, dis_norm: str) -> nn.Sequential:
+    """``net`` with spectral norm on every convolution where ``dis_norm`` is "sn"."""
+    if dis_norm == "sn":
+        for conv in [m for m in net.modules() if isinstance(m, nn.Conv2d)]:
+            spectral_norm(conv)  # u, v are buffers (resume); see spectral.py
+    return net
+
+
 class MultiScaleDiscriminator(nn.Module):
     """The same PatchGAN-style net applied to the image at ``num_scales`` resolutions."""
 
@@ -166,19 +183,13 @@ class MultiScaleDiscriminator(nn.Module):
     @staticmethod
     def _make_net(c: ModelConfig) -> nn.Sequential:
         dim = c.dis_dim
-        # Spectral norm rescales weights rather than activations: every convolution gets it (as in
-        # SN-GAN and imaginaire's MUNIT), the activations no normalisation.
-        norm = "none" if c.dis_norm == "sn" else c.dis_norm
+        norm = _activation_norm(c.dis_norm)
         layers: list[nn.Module] = [ConvBlock(c.input_channels, dim, 4, 2, 1, "none", c.dis_activation, c.padding)]
         for _ in range(c.dis_n_layer - 1):
             layers.append(ConvBlock(dim, dim * 2, 4, 2, 1, norm, c.dis_activation, c.padding))
             dim *= 2
         layers.append(nn.Conv2d(dim, 1, 1, 1, 0))
-        net = nn.Sequential(*layers)
-        if c.dis_norm == "sn":
-            for conv in [m for m in net.modules() if isinstance(m, nn.Conv2d)]:
-                spectral_norm(conv)  # u, v are buffers (resume); see spectral.py
-        return net
+        return _with_weight_norm(nn.Sequential(*layers), c.dis_norm)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         outputs = []
@@ -199,14 +210,11 @@ class ContentDiscriminator(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         c, dim = config, config.content_dim
-        norm = "none" if c.dis_norm == "sn" else c.dis_norm
+        norm = _activation_norm(c.dis_norm)
         layers: list[nn.Module] = [ConvBlock(dim, dim, 4, 2, 1, "none" if i == 0 else norm, c.dis_activation,
                                              c.padding) for i in range(self.N_LAYERS)]
         layers.append(nn.Conv2d(dim, 1, 1, 1, 0))
-        self.model = nn.Sequential(*layers)
-        if c.dis_norm == "sn":
-            for conv in [m for m in self.model.modules() if isinstance(m, nn.Conv2d)]:
-                spectral_norm(conv)
+        self.model = _with_weight_norm(nn.Sequential(*layers), c.dis_norm)
 
     def forward(self, content: torch.Tensor) -> torch.Tensor:
         return self.model(content)
