@@ -1,8 +1,9 @@
 """How good are the translations? Training recipes scored on the shapes domains against ground truth.
 
 Sketch -> paint at 64x64 (the demo's domains, drawn at 64 pixels: 1,000 training images per domain),
-a model of width 32 (gen_dim and dis_dim 32, the rest as released), the recipe's batch size (the
-released recipe's 1, the default's 4). Every ``--eval-every``
+a model of width 32 (gen_dim and dis_dim 32, the rest as the recipe has it: the released recipe's
+two downsamplings, the default's one at this size), the recipe's batch size (the released recipe's
+1, the default's 4). Every ``--eval-every``
 iterations the source domain's 64 held-out sketches are translated in 4 fixed random styles and
 scored by ``munit_cli.quality``: content kept (IoU with the true mask), target-likeness (share of
 translations that look painted), even fill (its graded part: the share of a shape's pixels close to
@@ -64,13 +65,14 @@ SETTINGS = {
 # A recipe is a base and changes, "BASE+CHANGE+CHANGE...": bases are settings over the released
 # recipe (config.RELEASED), "default" (TrainConfig()) or "demo" (`munit demo`'s recipe,
 # demo.demo_train_config); "today" is the default before this study. "default" keeps the adversarial
-# weight 1 that its records were run with: the default now is "default+gan-2x" (adopted 2026-12-01),
-# and so does "demo": `munit demo`'s recipe now is "demo+gan-2x" (adopted 2026-12-02). Changes apply
-# in order; nested tables ("model", "loss") merge.
+# weight 1 and the two downsamplings that its records were run with: the default now is
+# "default+gan-2x+down-1" at 64x64 (adversarial weight 2 adopted 2026-12-01; the downsampling by image
+# size, ModelConfig.at_image_size, 2026-12-07), and so does "demo": `munit demo`'s recipe now is
+# "demo+gan-2x" (adopted 2026-12-02). Changes apply in order; nested tables ("model", "loss") merge.
 BASES: dict[str, dict] = {
     "released": dict(precision="fp32"),
     "today": dict(precision="bf16", reuse_translations=True),
-    "default": {"loss": {"gan_w": 1.0}},
+    "default": {"loss": {"gan_w": 1.0}, "model": {"n_downsample": 2}},
     "demo": {"loss": {"gan_w": 1.0}},
 }
 CHANGES: dict[str, dict] = {
@@ -233,7 +235,7 @@ def run(args: argparse.Namespace) -> None:
         save_file({k: v.contiguous() for k, v in trainer.ema.items()}, kept_path(name, step))
         scores = {}
         for label, state in weights.items():
-            result = translations(config.model, state, test.sketches, styles)
+            result = translations(config.built_model, state, test.sketches, styles)
             scores[label] = score(result, test.masks)
             record = {"setting": args.setting, "recipe": args.recipe, "seed": args.seed, "step": step, "weights": label,
                       "finite": finite, "seconds": time.perf_counter() - started, **scores[label].as_dict(),
@@ -290,7 +292,7 @@ def kept_translations(run: str, step: int, config: TrainConfig, test: HeldOutSha
     kept = kept_path(run, step)
     if not kept.is_file():
         raise SystemExit(f"{run} kept no weights at step {step} ({kept} is missing)")
-    return translations(config.model, load_file(kept), test.sketches, styles)
+    return translations(config.built_model, load_file(kept), test.sketches, styles)
 
 
 def picture(args: argparse.Namespace) -> None:

@@ -44,7 +44,11 @@ class ModelConfig:
     gen_dim: int = 64             # filters in the generator's first layer
     style_dim: int = 8            # length of a style code
     mlp_dim: int = 256            # hidden width of the MLP that maps a style to AdaIN parameters
-    n_downsample: int = 2         # stride-2 convolutions in the content encoder (and upsamplings)
+    # Stride-2 convolutions in the content encoder (and upsamplings in the decoder). None (default):
+    # by the training image size (``at_image_size``): once under 128 pixels, so that a small image
+    # keeps a content code of half its side (sharper edges on benchmarks/quality.py at 64x64), twice
+    # from 128 on, as released (a 64x64 code at 256).
+    n_downsample: int | None = None
     n_res: int = 4                # residual blocks in the content encoder and in the decoder
     style_n_downsample: int = 4   # stride-2 convolutions in the style encoder (4 in the release)
     activation: str = "relu"      # generator activation
@@ -64,8 +68,10 @@ class ModelConfig:
     content_dis: bool = False
 
     def validate(self) -> ModelConfig:
-        _check_positive(self, "input_channels", "gen_dim", "style_dim", "mlp_dim", "n_downsample",
-                        "n_res", "style_n_downsample", "dis_dim", "dis_n_layer", "dis_num_scales")
+        _check_positive(self, "input_channels", "gen_dim", "style_dim", "mlp_dim", "n_res",
+                        "style_n_downsample", "dis_dim", "dis_n_layer", "dis_num_scales")
+        if self.n_downsample is not None:  # None: by the image size (at_image_size)
+            _check_positive(self, "n_downsample")
         if self.style_n_downsample < 2:
             raise ConfigError(f"style_n_downsample must be at least 2; got {self.style_n_downsample}",
                               "style_n_downsample")
@@ -77,6 +83,13 @@ class ModelConfig:
         if not isinstance(self.content_dis, bool):
             raise ConfigError(f"content_dis must be true or false; got {self.content_dis!r}", "content_dis")
         return self
+
+    def at_image_size(self, image_size: int | None) -> ModelConfig:
+        """This shape with ``n_downsample`` fixed where it is left to the image size: once for images
+        under 128 pixels, twice from 128 on and where no size is given (the released shape)."""
+        if self.n_downsample is not None:
+            return self
+        return dataclasses.replace(self, n_downsample=1 if image_size is not None and image_size < 128 else 2)
 
     @property
     def content_dim(self) -> int:
@@ -171,6 +184,11 @@ class TrainConfig:
     compile: bool | None = None    # torch.compile the step; None: where it pays (CUDA, see compiling.py)
 
     @property
+    def built_model(self) -> ModelConfig:
+        """The model this run trains: ``model`` with what it leaves to the image size fixed."""
+        return self.model.at_image_size(self.image_size)
+
+    @property
     def lr_discriminators(self) -> float:
         """The discriminators' learning rate before its schedule: ``lr_dis``, or ``lr`` when left out."""
         return self.lr_dis or self.lr
@@ -183,10 +201,11 @@ class TrainConfig:
         _check_choice("precision", self.precision, TRAIN_PRECISIONS)
         if self.image_size % 4:
             raise ConfigError(f"image_size must be a multiple of 4; got {self.image_size}", "image_size")
-        if self.image_size % 2**self.model.n_downsample:
-            raise ConfigError(f"image_size must be a multiple of {2**self.model.n_downsample} "
+        model = self.built_model
+        if self.image_size % 2**model.n_downsample:
+            raise ConfigError(f"image_size must be a multiple of {2**model.n_downsample} "
                               f"(2 ** n_downsample); got {self.image_size}", "image_size")
-        smallest = self.model.min_image_size()
+        smallest = model.min_image_size()
         if self.image_size < smallest:
             raise ConfigError(f"image_size {self.image_size} is too small for this model (the style "
                               f"encoder and discriminator downsample it to nothing); use at least {smallest}",
@@ -218,7 +237,7 @@ class TrainConfig:
 # become: `munit train --recipe released` and the parity tests use it. Model sizes are the released
 # ones too; a run may change them and keep the recipe.
 RELEASED = TrainConfig(
-    model=ModelConfig(gan_type="lsgan", dis_norm="none"),
+    model=ModelConfig(n_downsample=2, gan_type="lsgan", dis_norm="none"),
     loss=LossWeights(gan_w=1.0, recon_x_w=10.0, recon_s_w=1.0, recon_c_w=1.0, recon_x_cyc_w=0.0, vgg_w=0.0),
     batch_size=1, lr=1e-4, lr_dis=None, beta1=0.5, beta2=0.999, weight_decay=1e-4, lr_step=100_000, lr_gamma=0.5,
     ema_decay=0.0, r1_gamma=0.0, precision="fp32", reuse_translations=False)

@@ -45,7 +45,7 @@ class MUNIT(nn.Module):
     def __init__(self, config: ModelConfig | None = None, domains: tuple[str, str] = ("a", "b"),
                  discriminators: bool = True, init_weights: bool = True):
         super().__init__()
-        self.config = (config or ModelConfig()).validate()
+        self.config = (config or ModelConfig()).at_image_size(None).validate()  # no size: the released shape
         if len(domains) != 2 or domains[0] == domains[1] or not all(domains):
             raise ConfigError(f"need two different, non-empty domain names; got {domains!r}")
         self.domains = (str(domains[0]), str(domains[1]))

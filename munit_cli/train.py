@@ -208,7 +208,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = True
-        self.model = choose_paths(MUNIT(config.model, domains).to(self.device), self.device.type)
+        self.model = choose_paths(MUNIT(config.built_model, domains).to(self.device), self.device.type)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         vgg = None

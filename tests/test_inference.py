@@ -245,7 +245,7 @@ def test_bad_inputs_give_clear_errors(trained_checkpoint, inputs, tmp_path):
          "--seed is for random styles"),
         (["translate", str(inputs), "--checkpoint", str(corrupt_ckpt)], "truncated or corrupt"),
         (["style-sample", "--interpolate", "1", "nope.png", *ckpt], "neither a seed"),
-        (["translate", str(inputs), "--image-size", "30", *ckpt], "--image-size must be a multiple of 4"),
+        (["translate", str(inputs), "--image-size", "31", *ckpt], "--image-size must be a multiple of 2"),
         (["export", "--format", "tflite", *ckpt], "--format must be one of"),
         (["translate", str(inputs), "--out", str(corrupt_img), *ckpt], "is a file; give a folder"),
         (["translate", str(inputs), "--checkpoint", str(inputs)], "is a folder without a checkpoints/latest"),

@@ -20,8 +20,8 @@ def test_shapes(size, batch):
     model = MUNIT(TINY_MODEL)
     x = torch.rand(batch, 3, size, size) * 2 - 1
     content, style = model.gen_a.encode(x)
-    factor = 2**TINY_MODEL.n_downsample
-    assert content.shape == (batch, TINY_MODEL.content_dim, size // factor, size // factor)
+    factor = 2**model.config.n_downsample  # TINY_MODEL leaves it to the image size: built without one, 2
+    assert content.shape == (batch, model.config.content_dim, size // factor, size // factor)
     assert style.shape == (batch, TINY_MODEL.style_dim)
     out = model.gen_b.decode(content, style)
     assert out.shape == x.shape and out.abs().max() <= 1
@@ -47,7 +47,7 @@ def test_default_parameter_counts_match_spec():
     assert counts["dis_a"] == counts["dis_b"] == 8_271_171
     assert (counts["gen_a.enc_style"], counts["gen_a.enc_content"], counts["gen_a.dec"], counts["gen_a.mlp"]) == (
         2_764_936, 5_385_856, 5_754_627, 1_120_768)
-    assert ModelConfig().n_adain_params == 4096
+    assert MUNIT(ModelConfig()).config.n_adain_params == 4096
 
 
 @pytest.mark.parametrize("gan_type", ["lsgan", "nsgan", "hinge"])
@@ -294,10 +294,24 @@ def test_config_validation_names_field_and_choices():
     with pytest.raises(ConfigError, match="content_dis must be true or false"):
         ModelConfig(content_dis="yes").validate()
     # The content discriminator's two stride-2 convolutions need a code of 4 pixels: 16 at n_downsample 2.
-    small = dict(image_size=12, model=replace(TINY_MODEL, dis_n_layer=2, dis_num_scales=1, style_n_downsample=2))
+    small = dict(image_size=12, model=replace(TINY_MODEL, n_downsample=2, dis_n_layer=2, dis_num_scales=1,
+                                              style_n_downsample=2))
     TrainConfig(**small).validate()
     with pytest.raises(ConfigError, match="use at least 16"):
         TrainConfig(**{**small, "model": replace(small["model"], content_dis=True)}).validate()
+
+
+def test_downsampling_follows_the_image_size_unless_set():
+    # Left to the image size: once under 128 pixels (a code of half the image's side), twice from 128
+    # on, as released; a model built without a size has the released shape; a set value stays.
+    assert [TrainConfig(image_size=s).built_model.n_downsample for s in (32, 64, 124, 128, 256)] == [1, 1, 1, 2, 2]
+    assert MUNIT(ModelConfig(gen_dim=4, mlp_dim=8, n_res=1), discriminators=False).config.n_downsample == 2
+    assert TrainConfig(image_size=64, model=replace(TINY_MODEL, n_downsample=2)).built_model.n_downsample == 2
+    assert replace(RELEASED, image_size=64).built_model.n_downsample == 2
+    with pytest.raises(ConfigError, match=r"multiple of 8 \(2 \*\* n_downsample\)"):
+        TrainConfig(image_size=132, model=replace(TINY_MODEL, n_downsample=3)).validate()
+    with pytest.raises(ConfigError, match="n_downsample must be a positive integer"):
+        ModelConfig(n_downsample=0).validate()
 
 
 def test_config_json_round_trip():
