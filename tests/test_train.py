@@ -59,6 +59,10 @@ def test_three_steps_write_the_expected_files(shapes_root, tmp_path):
     model = load_checkpoint(out / "checkpoints" / "latest.safetensors")
     assert model.step == 3 and model.domains == ("sketch", "paint")
     assert json.loads((out / "run.json").read_text())["source"] == "sketch"
+    # The tiny model leaves its downsampling to the image size: at 32 pixels, once (a 16x16 content
+    # code), and the checkpoint builds that shape again without knowing the size.
+    assert trainer.config.model.n_downsample is None and model.config.n_downsample == 1
+    assert model.gen_a.encode(torch.zeros(1, 3, 32, 32))[0].shape[-1] == 16
 
 
 def test_tensorboard_event_files_hold_the_logged_scalars(shapes_root, tmp_path):
