@@ -258,7 +258,8 @@ def test_bad_inputs_give_clear_errors(trained_checkpoint, inputs, tmp_path):
          f"{corrupt_img} is a file, but a folder is needed there (for {corrupt_img / 'sub'})"),
     ]
     for args, message in cases:
-        result = run(*args)
+        # in the test's folder: a case that wrongly succeeds writes its translations there, not into the repository
+        result = run(*args, cwd=tmp_path)
         assert result.exit_code == 1, (args, result.output)
         assert "error:" in result.output and message in result.output, result.output
         assert "Traceback" not in result.output
