@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from . import augment, distributed
 from .checkpoint import replace_with_copy, save_checkpoint
 from .compiling import CompiledStep, wants_compile
-from .config import TrainConfig, to_dict
+from .config import TrainConfig, replace, to_dict
 from .data import DomainDataset, EndlessShard, collate, find_images, held_out_batch
 from .devices import choose_paths, select_device
 from .errors import ConfigError, DataError, TrainingError
@@ -189,7 +189,10 @@ class Trainer:
     def __init__(self, config: TrainConfig, data: TrainData | None, out_dir: str | Path, domains: tuple[str, str],
                  device: str = "auto", callbacks: Sequence[Callback] = (), resume: bool = False,
                  vgg_factory: Callable[[], nn.Module] | None = None):
-        self.config = config.validate()
+        # What the model leaves to the image size is fixed here, so that config.json (what --resume
+        # rebuilds from) and the checkpoints say what was built.
+        config = replace(config.validate(), model=config.built_model)
+        self.config = config
         self.out_dir = Path(out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
         self.data = data
@@ -208,7 +211,7 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = True
-        self.model = choose_paths(MUNIT(config.built_model, domains).to(self.device), self.device.type)
+        self.model = choose_paths(MUNIT(config.model, domains).to(self.device), self.device.type)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         vgg = None

@@ -60,8 +60,9 @@ def test_three_steps_write_the_expected_files(shapes_root, tmp_path):
     assert model.step == 3 and model.domains == ("sketch", "paint")
     assert json.loads((out / "run.json").read_text())["source"] == "sketch"
     # The tiny model leaves its downsampling to the image size: at 32 pixels, once (a 16x16 content
-    # code), and the checkpoint builds that shape again without knowing the size.
-    assert trainer.config.model.n_downsample is None and model.config.n_downsample == 1
+    # code); config.json says so, and the checkpoint builds that shape again without knowing the size.
+    assert TINY_MODEL.n_downsample is None and model.config.n_downsample == 1
+    assert json.loads((out / "config.json").read_text())["model"]["n_downsample"] == 1
     assert model.gen_a.encode(torch.zeros(1, 3, 32, 32))[0].shape[-1] == 16
 
 
