@@ -191,8 +191,7 @@ class Trainer:
                  vgg_factory: Callable[[], nn.Module] | None = None):
         # What the model leaves to the image size is fixed here, so that config.json (what --resume
         # rebuilds from) and the checkpoints say what was built.
-        config = replace(config.validate(), model=config.built_model)
-        self.config = config
+        self.config = config = replace(config.validate(), model=config.built_model)
         self.out_dir = Path(out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
         self.data = data
